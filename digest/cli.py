@@ -1,0 +1,234 @@
+"""The ``digest`` command line: parses arguments, calls the library, prints. Nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest import __version__
+from digest.config import SETTINGS, Config, load
+from digest.errors import DigestError
+from digest.models import Status
+from digest.store import Store
+
+
+class App:
+    """Lazily opened config and store for one CLI invocation."""
+
+    def __init__(self, home: Path | None):
+        self.home = home
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load(self.home)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.db_path)
+        return self._store
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_jsonable))
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+class DigestGroup(click.Group):
+    """Turns domain errors into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=DigestGroup)
+@click.version_option(__version__, prog_name="digest")
+@click.option("--home", type=click.Path(path_type=Path), envvar="DIGEST_HOME",
+              help="Data directory (default: $DIGEST_HOME, else the platform's user data dir).")
+@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+    """Scan new podcasts and send the top five insights daily."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = App(home)
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Follow the bundled demo shows first (offline).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@pass_app
+def run(app: App, demo: bool, quiet: bool, as_json: bool) -> None:
+    """Poll feeds, fetch and transcribe new episodes."""
+    from digest import pipeline
+
+    if demo:
+        from digest import demo as bundled
+
+        bundled.install(app.config, app.store)
+    report = pipeline.run(app.config, app.store, quiet=quiet or as_json)
+    if as_json:
+        _emit_json({
+            "feeds_polled": report.feeds_polled,
+            "feed_errors": [{"url": u, "error": e} for u, e in report.feed_errors],
+            "new_episodes": report.new_episodes,
+            "transcribed": [e.id for e in report.transcribed],
+            "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
+        })
+    elif not quiet:
+        click.echo(f"Polled {report.feeds_polled} feeds: {report.new_episodes} new episodes.")
+        for url, error in report.feed_errors:
+            click.echo(f"  feed failed: {url}: {error}", err=True)
+        click.echo(f"Transcribed {len(report.transcribed)} episodes.")
+        for ep, error in report.failed:
+            click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
+        click.echo(f"Data: {app.config.home}")
+
+
+@cli.group()
+def feeds() -> None:
+    """Add, list, remove, import and export followed feeds."""
+
+
+@feeds.command("add")
+@click.argument("urls", nargs=-1, required=True)
+@pass_app
+def feeds_add(app: App, urls: tuple[str, ...]) -> None:
+    """Follow one or more feed URLs."""
+    from digest.feeds import check_url
+
+    for url in urls:
+        feed, created = app.store.add_feed(check_url(url))
+        click.echo(f"{'Added' if created else 'Already following'} feed {feed.id}: {feed.url}")
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def feeds_list(app: App, as_json: bool) -> None:
+    """List followed feeds and the last poll's error, if any."""
+    rows = app.store.feeds()
+    if as_json:
+        _emit_json(rows)
+        return
+    for f in rows:
+        state = f"ERROR: {f.last_error}" if f.last_error else (f"polled {f.last_polled}" if f.last_polled else "not polled yet")
+        click.echo(f"{f.id:>4}  {f.title or '-'}  {f.url}  [{state}]")
+
+
+@feeds.command("remove")
+@click.argument("feed")
+@pass_app
+def feeds_remove(app: App, feed: str) -> None:
+    """Stop following a feed (by id or URL); its episodes are removed too."""
+    removed = app.store.remove_feed(feed)
+    click.echo(f"Removed feed {removed.id}: {removed.url}")
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.File("rb"))
+@pass_app
+def feeds_import(app: App, opml) -> None:
+    """Follow every feed of an OPML file."""
+    from digest.feeds import check_url, import_opml
+
+    added = 0
+    for url in import_opml(opml.read()):
+        added += app.store.add_feed(check_url(url))[1]
+    click.echo(f"Imported {added} new feeds.")
+
+
+@feeds.command("export")
+@pass_app
+def feeds_export(app: App) -> None:
+    """Print the followed feeds as OPML."""
+    from digest.feeds import export_opml
+
+    click.echo(export_opml(app.store.feeds()), nl=False)
+
+
+@cli.group()
+def episodes() -> None:
+    """Inspect episodes."""
+
+
+@episodes.command("list")
+@click.option("--status", type=click.Choice([s.value for s in Status]))
+@click.option("--feed", "feed_ref", help="Only this feed (id or URL).")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def episodes_list(app: App, status: str | None, feed_ref: str | None, limit: int | None, as_json: bool) -> None:
+    """List episodes, newest first, with their pipeline state."""
+    feed_id = app.store.feed(feed_ref).id if feed_ref else None
+    rows = app.store.episodes(Status(status) if status else None, feed_id, limit)
+    if as_json:
+        _emit_json(rows)
+        return
+    for e in rows:
+        err = f"  ({e.attempts} failed: {e.error})" if e.error else ""
+        click.echo(f"{e.id:>5}  {e.status.value:<11} {(e.published or '')[:10]:<10}  {e.show or '-'} — {e.title}{err}")
+
+
+@cli.command()
+@click.argument("episode", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def transcript(app: App, episode: int, as_json: bool) -> None:
+    """Print an episode's transcript with timestamps."""
+    ep = app.store.episode(episode)
+    segments = app.store.segments(ep.id)
+    if as_json:
+        _emit_json({"episode": ep.id, "title": ep.title, "show": ep.show, "source": ep.transcript_source,
+                    "segments": segments})
+        return
+    if not segments:
+        click.echo(f"Episode {ep.id} has no transcript yet (status: {ep.status.value}).", err=True)
+    for s in segments:
+        click.echo(f"[{_clock(s.start)} → {_clock(s.end)}] {s.text}")
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def config_cmd(app: App, as_json: bool) -> None:
+    """Show every setting, its value and where the value came from."""
+    cfg = app.config
+    rows = [{"name": s.name, "value": cfg[s.name], "source": cfg.source(s.name), "env": s.env, "help": s.help}
+            for s in SETTINGS]
+    if as_json:
+        _emit_json({"home": str(cfg.home), "settings": rows})
+        return
+    click.echo(f"# DIGEST_HOME = {cfg.home}")
+    for r in rows:
+        click.echo(f"{r['name']} = {r['value']!r}  ({r['source']}; {r['env']})  # {r['help']}")

@@ -1,0 +1,182 @@
+"""Settings: one declarative table, read from ``config.toml`` and ``DIGEST_*`` variables.
+
+Every setting is ``<table>.<key>``. ``$DIGEST_HOME/config.toml`` sets it as
+``[table] key = value``; the environment variable ``DIGEST_<TABLE>_<KEY>`` overrides
+the file. Defaults, validation, ``digest config`` and the README table all come from
+:data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digest.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its dotted name, default and one-line help. The default's type is the setting's type."""
+
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "DIGEST_" + self.name.replace(".", "_").upper()
+
+
+SETTINGS: list[Setting] = [
+    Setting("feeds.initial_episodes", 3, "Episodes taken from a feed's first poll (newest first)."),
+    Setting("feeds.timeout", 20.0, "Seconds before a feed request gives up."),
+    Setting("feeds.concurrency", 8, "Feeds polled at once."),
+    Setting("fetch.max_audio_mb", 500, "Largest enclosure downloaded, in MB."),
+    Setting("fetch.timeout", 60.0, "Seconds of network silence before a download gives up."),
+    Setting("fetch.retries", 3, "Retries of a download that failed with 404, 5xx or a timeout."),
+    Setting("fetch.backoff", 2.0, "Seconds before the first retry; doubles each time."),
+    Setting("pipeline.max_attempts", 3, "Runs that may fail on an episode before it is given up."),
+    Setting("asr.backend", "faster-whisper", "Transcriber: faster-whisper or openai-whisper."),
+    Setting("asr.model", "", "Model name or path; empty means the bundled tiny.en."),
+    Setting("asr.device", "auto", "auto, cpu or cuda."),
+    Setting("asr.compute_type", "auto", "auto (cuda: float16, cpu: int8) or any CTranslate2 type."),
+    Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory."),
+    Setting("asr.language", "en", "Spoken language passed to Whisper."),
+    Setting("embed.model", "", "sentence-transformers model name or path; empty means bundled MiniLM."),
+    Setting("rank.top_k", 5, "Insights in a digest, at most."),
+    Setting("rank.min_shows", 2, "Distinct shows an insight needs."),
+    Setting("rank.cluster_threshold", 0.6, "Cosine similarity at which two claims say the same thing."),
+    Setting("rank.novelty_threshold", 0.75, "Cosine similarity to the archive at which a claim is old news."),
+    Setting("rank.diversity", 0.7, "MMR trade-off: 1 is pure score, 0 is pure diversity."),
+    Setting("rank.lookback_days", 1, "Days of episodes a digest considers."),
+    Setting("llm.enabled", False, "Rewrite each insight with an OpenAI-compatible LLM."),
+    Setting("llm.base_url", "", "Base URL of the OpenAI-compatible API, e.g. http://localhost:8000/v1."),
+    Setting("llm.model", "", "Model name sent to the LLM API."),
+    Setting("llm.api_key_env", "DIGEST_LLM_API_KEY", "Environment variable that holds the LLM API key."),
+    Setting("mail.from", "digest@localhost", "From address of the daily email."),
+    Setting("mail.subject", "Top 5 podcast insights — {date}", "Subject; {date} is the digest date."),
+    Setting("mail.quiet_day_note", False, "Send a short note on days with nothing new."),
+    Setting("smtp.host", "", "SMTP server; empty writes mail to $DIGEST_HOME/outbox/."),
+    Setting("smtp.port", 587, "SMTP port."),
+    Setting("smtp.security", "starttls", "starttls, ssl or none."),
+    Setting("smtp.username", "", "SMTP user; empty means no AUTH."),
+    Setting("smtp.password_env", "DIGEST_SMTP_PASSWORD", "Environment variable that holds the SMTP password."),
+    Setting("smtp.timeout", 30.0, "Seconds before an SMTP command gives up."),
+    Setting("web.base_url", "http://127.0.0.1:8080", "Public URL of `digest serve`, used in links."),
+    Setting("web.host", "127.0.0.1", "Address `digest serve` listens on."),
+    Setting("web.port", 8080, "Port `digest serve` listens on."),
+    Setting("schedule.cron", "0 6 * * *", "Crontab expression for `digest schedule`."),
+    Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),
+]
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default_home() -> Path:
+    """The data directory: ``$DIGEST_HOME``, else the platform's user data dir."""
+    if home := os.environ.get("DIGEST_HOME"):
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("digest"))
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    kind = type(setting.default)
+    if isinstance(value, str) and kind is not str:
+        text = value.strip().lower()
+        try:
+            if kind is bool:
+                if text not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(text)
+                return text in {"1", "true", "yes", "on"}
+            return kind(text)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: {setting.name} expects {kind.__name__}, found {value!r}"
+            ) from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{source}: {setting.name} expects {kind.__name__}, found {value!r}"
+        )
+    return value
+
+
+@dataclass
+class Config:
+    """Resolved settings plus the data directory they belong to."""
+
+    home: Path
+    values: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def source(self, name: str) -> str:
+        """Where a setting's value came from: env, config.toml or default."""
+        if _BY_NAME[name].env in os.environ:
+            return "env"
+        return "config.toml" if name in self._file_values else "default"
+
+    _file_values: frozenset[str] = frozenset()
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "digest.db"
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.values["smtp.host"])
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the data directory, its parent created."""
+        p = self.home.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read settings for a data directory.
+
+    Args:
+        home: The data directory; defaults to :func:`default_home`.
+        overrides: Values that win over everything else (used by tests and the demo).
+
+    Returns:
+        The resolved :class:`Config`. Raises :class:`ConfigError` on an unknown key or
+        a value of the wrong type.
+    """
+    home = home or default_home()
+    values = {s.name: s.default for s in SETTINGS}
+    file_values: set[str] = set()
+    config_file = home / "config.toml"
+    if config_file.exists():
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
+        for table, keys in data.items():
+            if not isinstance(keys, dict):
+                raise ConfigError(f"{config_file}: expected a [table], found key {table!r}")
+            for key, value in keys.items():
+                name = f"{table}.{key}"
+                if name not in _BY_NAME:
+                    raise ConfigError(
+                        f"{config_file}: unknown setting {name!r}; see `digest config`"
+                    )
+                values[name] = _coerce(_BY_NAME[name], value, str(config_file))
+                file_values.add(name)
+    for s in SETTINGS:
+        if s.env in os.environ:
+            values[s.name] = _coerce(s, os.environ[s.env], s.env)
+    for name, value in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _coerce(_BY_NAME[name], value, "override")
+    config = Config(home=home, values=values)
+    config._file_values = frozenset(file_values)
+    return config

@@ -1,0 +1,287 @@
+"""Poll feeds: conditional GET, feedparser, episode identity, transcript links, OPML."""
+
+from __future__ import annotations
+
+import calendar
+import html
+import logging
+import re
+import time
+import unicodedata
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import feedparser
+import httpx
+
+from digest import net
+from digest.config import Config
+from digest.errors import FeedError
+from digest.models import Episode, Feed, Status, TranscriptLink
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+
+# Measurement services that wrap the real enclosure URL: host/path prefixes, stripped repeatedly.
+_TRACKING_PREFIX = re.compile(
+    r"^(?:"
+    r"(?:www\.|dts\.)?podtrac\.com/(?:pts/)?redirect\.[a-z0-9]+/"
+    r"|chrt\.fm/track/[^/]+/"
+    r"|chtbl\.com/track/[^/]+/"
+    r"|op3\.dev/e(?:,[^/]*)?/"
+    r"|pdst\.fm/e/"
+    r"|pfx\.vpixl\.com/[^/]+/"
+    r"|mgln\.ai/e/[^/]+/"
+    r"|arttrk\.com/p/[^/]+/"
+    r"|verifi\.podscribe\.com/rss/p/"
+    r"|prfx\.byspotify\.com/e/"
+    r"|claritaspod\.com/measure/"
+    r"|media\.blubrry\.com/[^/]+/(?:p/)?"
+    r"|tracking\.feedpress\.it/link/\d+/\d+/"
+    r"|pscrb\.fm/rss/p/"
+    r")",
+    re.IGNORECASE,
+)
+_TRANSCRIPT_RANK = {"application/json": 0, "text/vtt": 1, "application/x-subrip": 2,
+                    "application/srt": 2, "text/srt": 2, "text/html": 3, "text/plain": 4}
+
+
+def normalize_enclosure_url(url: str) -> str:
+    """The stable part of an enclosure URL: no scheme, tracking prefixes, query or fragment.
+
+    >>> normalize_enclosure_url("https://chrt.fm/track/38DGD/traffic.megaphone.fm/X.mp3?updated=1")
+    'traffic.megaphone.fm/X.mp3'
+    """
+    rest = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url.strip(), flags=re.IGNORECASE)
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    while True:
+        stripped = _TRACKING_PREFIX.sub("", rest, count=1)
+        stripped = re.sub(r"^[a-z][a-z0-9+.-]*://", "", stripped, flags=re.IGNORECASE)
+        if stripped == rest:
+            break
+        rest = stripped
+    host, _, path = rest.partition("/")
+    host = re.sub(r":(80|443)$", "", host.lower()).removeprefix("www.")
+    return f"{host}/{path}"
+
+
+def _normalize_title(title: str) -> str:
+    text = unicodedata.normalize("NFKC", html.unescape(title)).casefold()
+    return " ".join(re.findall(r"\w+", text))
+
+
+def identity_keys(episode: Episode) -> list[str]:
+    """The identities an episode is known by, strongest first: GUID, enclosure URL, title + date."""
+    keys = []
+    if episode.guid:
+        keys.append(f"guid:{episode.guid.strip()}")
+    if episode.enclosure_url:
+        keys.append(f"url:{normalize_enclosure_url(episode.enclosure_url)}")
+    if episode.title and episode.published:
+        keys.append(f"title:{_normalize_title(episode.title)}|{episode.published[:10]}")
+    return keys
+
+
+@dataclass
+class ParsedFeed:
+    """What a feed document holds, ready to store."""
+
+    title: str | None
+    new_feed_url: str | None
+    episodes: list[Episode] = field(default_factory=list)
+    warning: str | None = None
+
+
+def _iso(struct: time.struct_time | None) -> str | None:
+    if not struct:
+        return None
+    try:
+        stamp = calendar.timegm(struct)
+    except (OverflowError, ValueError):
+        return None
+    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _enclosure(entry: feedparser.FeedParserDict) -> tuple[str | None, str | None]:
+    candidates = [e for e in entry.get("enclosures", []) if e.get("href")]
+    media = [e for e in candidates if str(e.get("type", "")).startswith(("audio/", "video/"))]
+    chosen = (media or candidates or [None])[0]
+    if chosen is None:
+        return None, None
+    return chosen["href"].strip(), chosen.get("type")
+
+
+def _text(match: re.Match[str] | None) -> str | None:
+    if match is None:
+        return None
+    value = re.sub(r"^<!\[CDATA\[(.*)\]\]>$", r"\1", match.group(1).strip(), flags=re.DOTALL)
+    return html.unescape(value).strip() or None
+
+
+def raw_transcript_links(body: bytes) -> dict[str, list[TranscriptLink]]:
+    """Every ``<podcast:transcript>`` of every item, keyed by GUID and by enclosure URL.
+
+    feedparser keeps only the last transcript tag of an item, so this reads the raw
+    XML with patterns that also work on malformed documents.
+    """
+    text = body.decode("utf-8", errors="replace")
+    prefixes = re.findall(r'xmlns:([\w.-]+)\s*=\s*["\']https?://podcastindex\.org/namespace/1\.0/?["\']', text)
+    prefix = "|".join(re.escape(p) for p in prefixes or ["podcast"])
+    tag = re.compile(rf"<(?:{prefix}):transcript\b([^>]*)/?>", re.IGNORECASE)
+    found: dict[str, list[TranscriptLink]] = {}
+    for item in re.findall(r"<item\b.*?</item>", text, flags=re.DOTALL | re.IGNORECASE):
+        links = []
+        for attrs in tag.findall(item):
+            values = dict(re.findall(r'([\w:-]+)\s*=\s*["\']([^"\']*)["\']', attrs))
+            if values.get("url"):
+                links.append(TranscriptLink(html.unescape(values["url"]),
+                                            values.get("type", "text/plain").lower(),
+                                            values.get("language")))
+        if not links:
+            continue
+        links.sort(key=lambda t: _TRANSCRIPT_RANK.get(t.type, 9))
+        guid = _text(re.search(r"<guid\b[^>]*>(.*?)</guid>", item, flags=re.DOTALL))
+        enclosure = re.search(r'<enclosure\b[^>]*\burl\s*=\s*["\']([^"\']+)', item)
+        if guid:
+            found[f"guid:{guid}"] = links
+        if enclosure:
+            found[f"url:{html.unescape(enclosure.group(1)).strip()}"] = links
+    return found
+
+
+def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """Parse a feed document; raises :class:`FeedError` when nothing can be recovered."""
+    parsed = feedparser.parse(body, response_headers={"content-location": url, **(headers or {})})
+    if not parsed.entries and not parsed.feed.get("title"):
+        cause = parsed.get("bozo_exception")
+        raise FeedError(
+            f"{url}: expected an RSS or Atom feed, found nothing recoverable"
+            + (f" ({cause})" if cause else "")
+        )
+    links = raw_transcript_links(body)
+    episodes = []
+    for entry in parsed.entries:
+        enclosure_url, enclosure_type = _enclosure(entry)
+        guid = entry.get("id") or None
+        ep = Episode(
+            id=0,
+            feed_id=feed_id,
+            title=(entry.get("title") or "").strip() or "(untitled)",
+            guid=guid,
+            published=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+            enclosure_url=enclosure_url,
+            enclosure_type=enclosure_type,
+            link=entry.get("link"),
+        )
+        ep.transcripts = links.get(f"guid:{guid}") or links.get(f"url:{enclosure_url}") or []
+        if not ep.transcripts and (pt := entry.get("podcast_transcript")):
+            ep.transcripts = [TranscriptLink(pt["url"], pt.get("type", "text/plain"))]
+        if enclosure_url or ep.transcripts:
+            episodes.append(ep)
+    new_url = (parsed.feed.get("itunes_new-feed-url") or "").strip() or None
+    warning = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    return ParsedFeed(parsed.feed.get("title"), new_url if new_url != url else None, episodes, warning)
+
+
+@dataclass
+class PollResult:
+    """One feed's poll: new episode ids, or the error that stopped it."""
+
+    feed: Feed
+    new_episodes: list[int] = field(default_factory=list)
+    not_modified: bool = False
+    error: str | None = None
+
+
+def _download(http: httpx.Client, feed: Feed, first_poll: bool) -> tuple[net.FeedResponse, ParsedFeed | None]:
+    try:
+        response = net.get_feed(http, feed.url, None if first_poll else feed.etag,
+                                None if first_poll else feed.modified)
+    except httpx.TimeoutException:
+        raise FeedError(f"{feed.url}: timed out") from None
+    except httpx.HTTPStatusError as exc:
+        raise FeedError(f"{feed.url}: HTTP {exc.response.status_code}") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise FeedError(f"{feed.url}: {exc}") from None
+    if response.not_modified:
+        return response, None
+    return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers)
+
+
+def _store_feed(store: Store, config: Config, feed: Feed, first_poll: bool, parsed: ParsedFeed) -> list[int]:
+    episodes = sorted(parsed.episodes, key=lambda e: e.published or "", reverse=True)
+    take = config["feeds.initial_episodes"] if first_poll else len(episodes)
+    new = []
+    for i, ep in enumerate(episodes):
+        status = Status.NEW if i < take else Status.SKIPPED
+        if (episode_id := store.ingest(ep, identity_keys(ep), status)) and status is Status.NEW:
+            new.append(episode_id)
+    return new
+
+
+def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[PollResult]:
+    """Poll feeds concurrently; the caller's thread alone writes the store.
+
+    A feed that fails is recorded with its error (shown by ``digest feeds list``) and
+    the others go on. The first poll of a feed takes its newest
+    ``feeds.initial_episodes`` episodes and marks the rest ``skipped``.
+    """
+    feeds = store.feeds() if feeds is None else feeds
+    first = {f.id: f.last_polled is None or not store.episodes(feed_id=f.id, limit=1) for f in feeds}
+    results = []
+    with net.client(config["feeds.timeout"]) as http, ThreadPoolExecutor(
+        max_workers=max(1, config["feeds.concurrency"])
+    ) as pool:
+        futures = {f.id: pool.submit(_download, http, f, first[f.id]) for f in feeds}
+        for feed in feeds:
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                response, parsed = futures[feed.id].result()
+            except FeedError as exc:
+                log.warning("feed %s failed: %s", feed.url, exc)
+                store.record_poll(feed.id, polled_at=now, error=str(exc))
+                results.append(PollResult(feed, error=str(exc)))
+                continue
+            if parsed is None:
+                store.record_poll(feed.id, polled_at=now, etag=response.etag, modified=response.modified)
+                results.append(PollResult(feed, not_modified=True))
+                continue
+            new = _store_feed(store, config, feed, first[feed.id], parsed)
+            store.record_poll(
+                feed.id, polled_at=now, title=parsed.title, etag=response.etag,
+                modified=response.modified, new_url=parsed.new_feed_url or response.moved_to,
+            )
+            results.append(PollResult(store.feed(feed.id), new_episodes=new))
+    return results
+
+
+def import_opml(document: bytes) -> list[str]:
+    """Feed URLs of an OPML document, in order, without duplicates."""
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        raise FeedError(f"expected an OPML document: {exc}") from None
+    urls = [o.get("xmlUrl", "").strip() for o in root.iter("outline")]
+    return list(dict.fromkeys(u for u in urls if u))
+
+
+def export_opml(feeds: list[Feed]) -> str:
+    """An OPML 2.0 document listing the feeds."""
+    root = ET.Element("opml", version="2.0")
+    ET.SubElement(ET.SubElement(root, "head"), "title").text = "digest subscriptions"
+    body = ET.SubElement(root, "body")
+    for f in feeds:
+        ET.SubElement(body, "outline", type="rss", text=f.title or f.url, title=f.title or f.url, xmlUrl=f.url)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def check_url(url: str) -> str:
+    """Validate a feed URL given by a user: http(s) or file, with a host or a path."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https", "file"} or not (parts.netloc or parts.scheme == "file"):
+        raise FeedError(f"expected an http(s) or file URL, found {url!r}")
+    return url.strip()

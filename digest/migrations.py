@@ -1,0 +1,71 @@
+"""The schema, as small named migrations applied in order. Never edit a released one; add a new one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_feeds_episodes",
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            title TEXT,
+            etag TEXT,
+            modified TEXT,
+            last_polled TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        CREATE TABLE episodes (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            guid TEXT,
+            title TEXT NOT NULL,
+            published TEXT,
+            enclosure_url TEXT,
+            enclosure_type TEXT,
+            link TEXT,
+            status TEXT NOT NULL DEFAULT 'new',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            audio_path TEXT,
+            audio_sha256 TEXT,
+            transcript_source TEXT,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        CREATE INDEX episodes_status ON episodes(status);
+        CREATE INDEX episodes_feed ON episodes(feed_id, published);
+        -- Every identity an episode has been seen under: guid:, url:, title:.
+        CREATE TABLE episode_keys (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+            PRIMARY KEY (feed_id, key)
+        );
+        CREATE TABLE transcript_links (
+            episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            type TEXT NOT NULL,
+            language TEXT,
+            PRIMARY KEY (episode_id, url)
+        );
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            text TEXT NOT NULL,
+            UNIQUE (episode_id, idx)
+        );
+        -- Finished ASR output by audio content hash and model, so no audio is transcribed twice.
+        CREATE TABLE asr_cache (
+            audio_sha256 TEXT NOT NULL,
+            model TEXT NOT NULL,
+            segments TEXT NOT NULL,
+            PRIMARY KEY (audio_sha256, model)
+        );
+        """,
+    ),
+]

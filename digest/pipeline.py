@@ -1,0 +1,163 @@
+"""Orchestrate the stages over stored rows. A killed run resumes where it stopped."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digest import audio, feeds, fetch, net
+from digest.config import Config
+from digest.errors import DigestError
+from digest.models import Episode, Status
+from digest.store import Store
+from digest.transcribe import Transcriber, get_transcriber, transcribe_audio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the CLI to print.
+
+    Attributes:
+        feeds_polled: Feeds asked for new episodes.
+        feed_errors: ``(feed url, error)`` for each feed that failed.
+        new_episodes: Episodes found new by this run's poll.
+        transcribed: Episodes that got a transcript in this run.
+        failed: ``(episode, error)`` for each episode that failed in this run.
+    """
+
+    feeds_polled: int = 0
+    feed_errors: list[tuple[str, str]] = field(default_factory=list)
+    new_episodes: int = 0
+    transcribed: list[Episode] = field(default_factory=list)
+    failed: list[tuple[Episode, str]] = field(default_factory=list)
+
+
+class RunLocked(DigestError):
+    """Another ``digest run`` or ``digest schedule`` holds the run lock."""
+
+
+@contextmanager
+def run_lock(config: Config) -> Iterator[None]:
+    """An exclusive lock on the data directory, so cron and the daemon never overlap."""
+    path = config.path("run.lock")
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(f"another digest run holds {path}; try again when it ends") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+class _Progress:
+    """A progress bar in audio seconds per second; silent with --quiet or when not a TTY."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+
+    @contextmanager
+    def episode(self, episode: Episode, path: Path) -> Iterator[callable]:
+        if not self.enabled:
+            yield lambda done: None
+            return
+        from tqdm import tqdm
+
+        total = audio.duration(path)
+        with tqdm(total=round(total, 1) if total else None, unit="s", unit_scale=True,
+                  desc=episode.title[:40], file=sys.stderr, leave=False) as bar:
+            def update(done: float) -> None:
+                bar.update(round(done - bar.n, 1))
+            yield update
+
+
+class Ingest:
+    """Fetch and transcribe pending episodes; the transcriber loads only when audio needs it."""
+
+    def __init__(self, store: Store, config: Config, quiet: bool = False, transcriber: Transcriber | None = None):
+        self.store, self.config = store, config
+        self._transcriber = transcriber
+        self.progress = _Progress(quiet)
+        self.audio_dir = config.home / "audio"
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = get_transcriber(self.config)
+        return self._transcriber
+
+    def fetch(self, http, episode: Episode) -> bool:
+        """Store a publisher transcript, or download the audio. True when the episode is transcribed."""
+        cfg = self.config
+        found = fetch.fetch_transcript(http, episode, cfg["fetch.retries"], cfg["fetch.backoff"])
+        if found is not None:
+            segments, kind = found
+            self.store.save_transcript(episode.id, segments, f"publisher:{kind}")
+            return True
+        if not episode.enclosure_url:
+            raise fetch.FetchError("no audio enclosure and no usable publisher transcript")
+        path, sha = fetch.download_audio(
+            http, episode.enclosure_url, self.audio_dir,
+            max_bytes=cfg["fetch.max_audio_mb"] * 1024 * 1024,
+            retries=cfg["fetch.retries"], backoff=cfg["fetch.backoff"],
+        )
+        self.store.mark_fetched(episode.id, str(path), sha)
+        episode.audio_path, episode.audio_sha256 = str(path), sha
+        return False
+
+    def transcribe(self, episode: Episode) -> None:
+        path = Path(episode.audio_path or "")
+        model = self.config["asr.model"] or "tiny.en"
+        cache_key = f"{self.config['asr.backend']}:{model}"
+        segments = self.store.cached_asr(episode.audio_sha256 or "", cache_key)
+        if segments is None:
+            with self.progress.episode(episode, path) as update:
+                segments = transcribe_audio(self.transcriber, path, self.config["asr.chunk_seconds"], update)
+            self.store.cache_asr(episode.audio_sha256 or "", cache_key, segments)
+        self.store.save_transcript(episode.id, segments, f"asr:{cache_key}")
+
+    def _discard_audio(self, path: str | None) -> None:
+        if path and not any(e.audio_path == path for e in self.store.episodes(Status.FETCHED)):
+            Path(path).unlink(missing_ok=True)
+
+    def run(self, report: RunReport) -> None:
+        with net.client(self.config["fetch.timeout"]) as http:
+            for episode in self.store.pending(self.config["pipeline.max_attempts"]):
+                try:
+                    if episode.status is Status.FETCHED and not Path(episode.audio_path or "").is_file():
+                        episode.status = Status.NEW  # the audio went missing: fetch again
+                    if episode.status is not Status.FETCHED and self.fetch(http, episode):
+                        report.transcribed.append(episode)
+                        continue
+                    self.transcribe(episode)
+                    self._discard_audio(episode.audio_path)
+                    report.transcribed.append(episode)
+                except DigestError as exc:
+                    log.warning("episode %s (%s) failed: %s", episode.id, episode.title, exc)
+                    self.store.mark_failed(episode.id, str(exc))
+                    self._discard_audio(episode.audio_path)
+                    report.failed.append((episode, str(exc)))
+
+
+def run(config: Config, store: Store, *, quiet: bool = False, transcriber: Transcriber | None = None) -> RunReport:
+    """Poll every feed, then fetch and transcribe every pending episode.
+
+    One broken feed or episode is recorded and retried on the next run; it never
+    stops the others.
+    """
+    report = RunReport()
+    with run_lock(config):
+        results = feeds.poll(store, config)
+        report.feeds_polled = len(results)
+        report.feed_errors = [(r.feed.url, r.error) for r in results if r.error]
+        report.new_episodes = sum(len(r.new_episodes) for r in results)
+        Ingest(store, config, quiet, transcriber).run(report)
+    return report

