@@ -9,6 +9,7 @@ import re
 import time
 import unicodedata
 import xml.etree.ElementTree as ET
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -211,13 +212,25 @@ def _download(http: httpx.Client, feed: Feed, first_poll: bool) -> tuple[net.Fee
     return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers)
 
 
-def _store_feed(store: Store, config: Config, feed: Feed, first_poll: bool, parsed: ParsedFeed) -> list[int]:
+def store_episodes(store: Store, feed: Feed, parsed: ParsedFeed, take: int | None = None) -> list[int]:
+    """Store a parsed feed's episodes; returns the ids of those that are new.
+
+    Args:
+        take: Take only the newest ``take`` as new and mark the rest skipped (first poll).
+
+    Two items of one document that share a title and date but not a GUID or URL are
+    different episodes (a republished correction, say), so for them title + date is
+    not used as an identity.
+    """
     episodes = sorted(parsed.episodes, key=lambda e: e.published or "", reverse=True)
-    take = config["feeds.initial_episodes"] if first_poll else len(episodes)
+    keyed = [(ep, identity_keys(ep)) for ep in episodes]
+    title_counts = Counter(k for _, keys in keyed for k in keys if k.startswith("title:"))
     new = []
-    for i, ep in enumerate(episodes):
-        status = Status.NEW if i < take else Status.SKIPPED
-        if (episode_id := store.ingest(ep, identity_keys(ep), status)) and status is Status.NEW:
+    for i, (ep, keys) in enumerate(keyed):
+        ep.feed_id = feed.id
+        keys = [k for k in keys if not k.startswith("title:") or title_counts[k] == 1]
+        status = Status.NEW if take is None or i < take else Status.SKIPPED
+        if (episode_id := store.ingest(ep, keys, status)) and status is Status.NEW:
             new.append(episode_id)
     return new
 
@@ -249,7 +262,7 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 store.record_poll(feed.id, polled_at=now, etag=response.etag, modified=response.modified)
                 results.append(PollResult(feed, not_modified=True))
                 continue
-            new = _store_feed(store, config, feed, first[feed.id], parsed)
+            new = store_episodes(store, feed, parsed, config["feeds.initial_episodes"] if first[feed.id] else None)
             store.record_poll(
                 feed.id, polled_at=now, title=parsed.title, etag=response.etag,
                 modified=response.modified, new_url=parsed.new_feed_url or response.moved_to,

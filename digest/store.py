@@ -178,11 +178,11 @@ class Store:
             )
         return created
 
-    def _episodes(self, where: str = "1", params: tuple = ()) -> list[Episode]:
+    def _episodes(self, where: str = "1", params: tuple = (), limit: int | None = None) -> list[Episode]:
         rows = self.db.execute(
             f"SELECT {_EPISODE_COLUMNS} FROM episodes e JOIN feeds f ON f.id = e.feed_id "
-            f"WHERE {where} ORDER BY e.published DESC NULLS LAST, e.id DESC",
-            params,
+            f"WHERE {where} ORDER BY e.published DESC NULLS LAST, e.id DESC LIMIT ?",
+            (*params, -1 if limit is None else limit),
         ).fetchall()
         links: dict[int, list[TranscriptLink]] = {}
         if rows:
@@ -213,8 +213,7 @@ class Store:
         if feed_id is not None:
             clauses.append("e.feed_id = ?")
             params.append(feed_id)
-        where = " AND ".join(clauses) + (f" LIMIT {int(limit)}" if limit else "")
-        return self._episodes(where, tuple(params))
+        return self._episodes(" AND ".join(clauses), tuple(params), limit)
 
     def episode(self, episode_id: int) -> Episode:
         found = self._episodes("e.id = ?", (episode_id,))

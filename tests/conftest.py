@@ -1,0 +1,170 @@
+"""Shared fixtures: a data directory, a real loopback HTTP server, corpus paths."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+if not CORPUS.exists():  # CI clones next to a copy of shared/
+    CORPUS = Path(os.environ.get("DIGEST_CORPUS", "/work/shared/corpus"))
+
+
+@dataclass
+class Route:
+    """What the test server answers on one path."""
+
+    body: bytes | Callable[[], bytes] = b""
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_first: int = 0  # answer 404 this many times first, as a CDN does right after publishing
+    delay: float = 0.0
+    etag: bool = True
+
+
+class FeedServer:
+    """A real HTTP server on loopback: ETag/Last-Modified with 304, gzip, redirects, flaky paths."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.log: list[tuple[str, str, int, int]] = []  # (method, path, status, body bytes)
+        self.request_headers: list[dict[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.request_headers.append(dict(self.headers))
+                route = server.routes.get(self.path)
+                if route is None:
+                    return self._send(404, b"<html>not found</html>", "text/html")
+                if route.delay:
+                    time.sleep(route.delay)
+                if route.fail_first > 0:
+                    route.fail_first -= 1
+                    return self._send(404, b"<html>not yet</html>", "text/html")
+                if route.status in (301, 302, 307, 308):
+                    return self._send(route.status, b"", "text/plain", route.headers)
+                body = route.body() if callable(route.body) else route.body
+                headers = dict(route.headers)
+                if route.etag:
+                    tag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+                    headers["ETag"] = tag
+                    headers["Last-Modified"] = "Tue, 24 Nov 2026 10:00:00 GMT"
+                    if self.headers.get("If-None-Match") == tag:
+                        return self._send(304, b"", route.content_type, headers)
+                if "gzip" in self.headers.get("Accept-Encoding", "") and route.content_type.endswith("xml"):
+                    body = gzip.compress(body)
+                    headers["Content-Encoding"] = "gzip"
+                self._send(route.status, body, route.content_type, headers)
+
+            def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                server.log.append(("GET", self.path, status, len(body)))
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, body: bytes | Callable[[], bytes] = b"", **kwargs) -> str:
+        self.routes[path] = Route(body, **kwargs)
+        return self.url(path)
+
+    def hits(self, path: str) -> list[tuple[str, str, int, int]]:
+        return [h for h in self.log if h[1] == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    s = FeedServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty DIGEST_HOME; fast retries so failure tests finish quickly."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("DIGEST_HOME", str(h))
+    monkeypatch.setenv("DIGEST_FETCH_BACKOFF", "0.05")
+    monkeypatch.setenv("DIGEST_FEEDS_TIMEOUT", "3")
+    monkeypatch.setenv("DIGEST_FETCH_TIMEOUT", "3")
+    for key in list(os.environ):
+        if key.startswith("DIGEST_") and key not in {"DIGEST_HOME", "DIGEST_FETCH_BACKOFF", "DIGEST_FEEDS_TIMEOUT",
+                                                      "DIGEST_FETCH_TIMEOUT", "DIGEST_CORPUS"}:
+            monkeypatch.delenv(key)
+    return h
+
+
+@pytest.fixture
+def config(home: Path):
+    from digest.config import load
+
+    return load(home)
+
+
+@pytest.fixture
+def store(config):
+    from digest.store import Store
+
+    s = Store(config.db_path)
+    yield s
+    s.close()
+
+
+def rss(title: str, items: list[dict], extra_ns: str = "") -> bytes:
+    """A small RSS document; each item dict has title, guid, date (RFC 822), url, and optional xml."""
+    body = "".join(
+        f"<item><title>{i['title']}</title>"
+        + (f"<guid>{i['guid']}</guid>" if i.get("guid") else "")
+        + (f"<pubDate>{i['date']}</pubDate>" if i.get("date") else "")
+        + (f'<enclosure url="{i["url"]}" type="{i.get("type", "audio/mpeg")}" length="1"/>' if i.get("url") else "")
+        + i.get("xml", "")
+        + "</item>"
+        for i in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        f'xmlns:podcast="https://podcastindex.org/namespace/1.0" {extra_ns}><channel>'
+        f"<title>{title}</title>{body}</channel></rss>"
+    ).encode()

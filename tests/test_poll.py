@@ -1,0 +1,170 @@
+"""Polling over a real loopback HTTP server: conditional GET, gzip, redirects, identity, bad feeds."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from click.testing import CliRunner
+
+from conftest import CORPUS, rss
+from digest.cli import cli
+from digest.feeds import poll
+from digest.models import Status
+
+DAY = "Tue, 24 Nov 2026 10:00:00 GMT"
+
+
+def items(n: int, prefix: str = "ep") -> list[dict]:
+    return [
+        {"title": f"Episode {i}", "guid": f"{prefix}-{i}", "date": f"Tue, {10 + i} Nov 2026 10:00:00 GMT",
+         "url": f"http://cdn.test/{prefix}-{i}.mp3"}
+        for i in range(n)
+    ]
+
+
+def test_second_poll_downloads_no_feed_body(server, store, config):
+    url = server.add("/feed.xml", rss("Show", items(2)), content_type="application/rss+xml")
+    store.add_feed(url)
+    first = poll(store, config)
+    second = poll(store, config)
+    assert len(first[0].new_episodes) == 2 and second[0].not_modified
+    statuses = [(status, size) for _, _, status, size in server.hits("/feed.xml")]
+    assert statuses[0][0] == 200 and statuses[0][1] > 0
+    assert statuses[1] == (304, 0)
+    assert server.request_headers[1]["If-None-Match"].startswith('"')
+    assert server.request_headers[1]["If-Modified-Since"] == DAY
+
+
+def test_feed_is_fetched_gzipped_with_an_app_user_agent(server, store, config):
+    url = server.add("/feed.xml", rss("Show", items(1)), content_type="application/rss+xml")
+    store.add_feed(url)
+    poll(store, config)
+    headers = server.request_headers[0]
+    assert "gzip" in headers["Accept-Encoding"] and headers["User-Agent"].startswith("digest/")
+    assert store.feed(url).title == "Show"
+
+
+def test_permanent_redirect_updates_the_stored_url(server, store, config):
+    new = server.add("/new.xml", rss("Moved", items(1)), content_type="application/rss+xml")
+    old = server.add("/old.xml", status=301, headers={"Location": new})
+    feed, _ = store.add_feed(old)
+    poll(store, config)
+    assert store.feed(feed.id).url == new
+
+
+def test_temporary_redirect_keeps_the_stored_url(server, store, config):
+    new = server.add("/new.xml", rss("Moved", items(1)), content_type="application/rss+xml")
+    old = server.add("/old.xml", status=302, headers={"Location": new})
+    feed, _ = store.add_feed(old)
+    poll(store, config)
+    assert store.feed(feed.id).url == old
+
+
+def test_itunes_new_feed_url_updates_the_stored_url(server, store, config):
+    url = server.add("/ufo.xml", (CORPUS / "feeds" / "radiofeed_rss_new_feed_url.xml").read_bytes(),
+                     content_type="application/rss+xml")
+    feed, _ = store.add_feed(url)
+    [result] = poll(store, config)
+    assert result.error is None and len(result.new_episodes) == 1
+    assert store.feed(feed.id).url == "https://feeds.simplecast.com/bgeVtxQX"
+
+
+def test_first_poll_takes_newest_n_and_later_polls_take_every_new_episode(server, store, config):
+    url = server.add("/feed.xml", rss("Show", items(6)), content_type="application/rss+xml")
+    store.add_feed(url)
+    [first] = poll(store, config)
+    titles = sorted(e.title for e in store.episodes(Status.NEW))
+    assert len(first.new_episodes) == 3 and titles == ["Episode 3", "Episode 4", "Episode 5"]
+    assert len(store.episodes(Status.SKIPPED)) == 3
+    server.add("/feed.xml", rss("Show", items(8)), content_type="application/rss+xml")
+    [second] = poll(store, config)
+    assert len(second.new_episodes) == 2
+
+
+def test_episode_survives_guid_change_url_change_and_both(server, store, config):
+    base = {"title": "Big News", "guid": "g1", "date": "Tue, 24 Nov 2026 10:00:00 GMT",
+            "url": "https://dts.podtrac.com/redirect.mp3/cdn.test/big.mp3?token=a"}
+    url = server.add("/feed.xml", rss("Show", [base]), content_type="application/rss+xml")
+    store.add_feed(url)
+    poll(store, config)
+    variants = [
+        {**base, "guid": "g2"},  # new GUID, same audio behind a different tracker and token
+        {**base, "guid": "g2", "url": "https://cdn.test/big-v2.mp3"},  # same new GUID, new file
+        {**base, "guid": "g3", "url": "https://cdn.test/big-v3.mp3"},  # all changed but title + date
+    ]
+    for v in variants:
+        v["url"] = v["url"].replace("cdn.test/big.mp3?token=a", "chrt.fm/track/X/cdn.test/big.mp3?token=b")
+        server.add("/feed.xml", rss("Show", [v]), content_type="application/rss+xml")
+        [result] = poll(store, config)
+        assert result.new_episodes == []
+    assert len(store.episodes()) == 1
+
+
+def test_html_feed_gets_a_per_feed_error_and_the_run_goes_on(server, store, config, home):
+    bad = server.add("/bad.xml", b"<!doctype html><html><body>Parking page</body></html>", content_type="text/html")
+    good = server.add("/good.xml", rss("Good", items(1)), content_type="application/rss+xml")
+    store.add_feed(bad)
+    store.add_feed(good)
+    results = {r.feed.url: r for r in poll(store, config)}
+    assert "expected an RSS or Atom feed" in results[bad].error
+    assert len(results[good].new_episodes) == 1
+    out = CliRunner().invoke(cli, ["feeds", "list", "--json"])
+    listed = {f["url"]: f for f in json.loads(out.output)}
+    assert "expected an RSS or Atom feed" in listed[bad]["last_error"] and listed[good]["last_error"] is None
+
+
+def test_feed_that_times_out_is_reported(server, store, config):
+    slow = server.add("/slow.xml", rss("Slow", items(1)), content_type="application/rss+xml", delay=5)
+    store.add_feed(slow)
+    [result] = poll(store, config)
+    assert result.error.endswith("timed out")
+
+
+def test_dead_url_is_reported(store, config):
+    store.add_feed("http://127.0.0.1:9/nothing.xml")
+    [result] = poll(store, config)
+    assert result.error and "127.0.0.1:9" in result.error
+
+
+def test_feeds_are_polled_concurrently(server, store, config):
+    lock, live, peak = threading.Lock(), [0], [0]
+
+    def body() -> bytes:
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        time.sleep(0.3)
+        with lock:
+            live[0] -= 1
+        return rss("Show", items(1))
+
+    for i in range(4):
+        store.add_feed(server.add(f"/f{i}.xml", body, content_type="application/rss+xml"))
+    poll(store, config)
+    assert peak[0] > 1
+
+
+def test_opml_round_trip_through_the_cli(server, home, tmp_path):
+    runner = CliRunner()
+    urls = [server.url(f"/f{i}.xml") for i in range(3)]
+    runner.invoke(cli, ["feeds", "add", *urls[:2]], catch_exceptions=False)
+    exported = runner.invoke(cli, ["feeds", "export"]).output
+    assert all(u in exported for u in urls[:2])
+    opml = tmp_path / "subs.opml"
+    opml.write_text(exported.replace(urls[1], urls[2]))
+    out = runner.invoke(cli, ["feeds", "import", str(opml)])
+    assert out.exit_code == 0 and "Imported 1 new feeds" in out.output
+    assert runner.invoke(cli, ["feeds", "remove", urls[0]]).exit_code == 0
+    listed = [f["url"] for f in json.loads(runner.invoke(cli, ["feeds", "list", "--json"]).output)]
+    assert listed == urls[1:]
+
+
+def test_bad_feed_urls_and_missing_feeds_are_usage_errors(home):
+    runner = CliRunner()
+    out = runner.invoke(cli, ["feeds", "add", "ftp://example.test/feed"])
+    assert out.exit_code == 1 and "expected an http(s) or file URL" in out.output
+    out = runner.invoke(cli, ["feeds", "remove", "42"])
+    assert out.exit_code == 1 and "no feed '42'" in out.output
+    assert runner.invoke(cli, ["feeds", "frobnicate"]).exit_code == 2
