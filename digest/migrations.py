@@ -68,4 +68,55 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m002_claims_digests",
+        """
+        CREATE TABLE claims (
+            id INTEGER PRIMARY KEY,
+            episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            dropped TEXT,
+            UNIQUE (episode_id, idx)
+        );
+        -- Embeddings by text hash and model: never computed twice for the same text.
+        CREATE TABLE embeddings (
+            sha256 TEXT NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (sha256, model)
+        );
+        -- The digest date whose window an episode's claims belong to.
+        ALTER TABLE episodes ADD COLUMN digest_date TEXT;
+        CREATE TABLE digests (
+            date TEXT PRIMARY KEY,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            episodes_scanned INTEGER NOT NULL,
+            shows_scanned INTEGER NOT NULL,
+            runners_up TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE insights (
+            id INTEGER PRIMARY KEY,
+            date TEXT NOT NULL REFERENCES digests(date) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            statement TEXT NOT NULL,
+            shows INTEGER NOT NULL,
+            episodes INTEGER NOT NULL,
+            novelty REAL NOT NULL,
+            salience REAL NOT NULL,
+            score REAL NOT NULL,
+            show_names TEXT NOT NULL,
+            UNIQUE (date, rank)
+        );
+        CREATE TABLE insight_claims (
+            insight_id INTEGER NOT NULL REFERENCES insights(id) ON DELETE CASCADE,
+            claim_id INTEGER NOT NULL REFERENCES claims(id) ON DELETE CASCADE,
+            quote_rank INTEGER,
+            PRIMARY KEY (insight_id, claim_id)
+        );
+        """,
+    ),
 ]

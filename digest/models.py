@@ -99,3 +99,128 @@ class Segment:
     start: float
     end: float
     text: str
+
+
+@dataclass
+class Claim:
+    """A claim-sized statement from one episode.
+
+    Attributes:
+        id: Row id (0 before it is stored).
+        episode_id: The episode it was said in.
+        feed_id: The show, for counting distinct shows.
+        text: The statement.
+        start: Seconds into the audio where it starts.
+        end: Seconds into the audio where it ends.
+        dropped: Why it is not a claim ("ad", "boilerplate", "question", "small talk",
+            "fragment"), or ``None`` for a kept claim.
+    """
+
+    id: int
+    episode_id: int
+    feed_id: int
+    text: str
+    start: float
+    end: float
+    dropped: str | None = None
+
+
+@dataclass
+class Quote:
+    """One supporting quote of an insight, with a link to its second in the audio."""
+
+    text: str
+    show: str
+    episode: str
+    start: float
+    url: str | None
+    claim_id: int = 0
+
+
+@dataclass
+class Insight:
+    """A ranked insight: a cluster of claims that several shows made.
+
+    Attributes:
+        rank: 1-based position in the digest.
+        text: The statement shown to readers (the LLM's rewrite when one was kept).
+        statement: The extractive statement: the cluster's most central well-formed claim.
+        shows: Distinct shows that said it.
+        episodes: Distinct episodes that said it.
+        novelty: 1 minus the similarity to what was sent or heard before (0..1).
+        salience: How claim-like and self-contained the statement is (0..1).
+        score: support × novelty × salience.
+        quotes: Up to three quotes, distinct shows first.
+        claim_ids: Every claim in the cluster.
+        show_names: Names of the shows that said it.
+    """
+
+    rank: int
+    text: str
+    statement: str
+    shows: int
+    episodes: int
+    novelty: float
+    salience: float
+    score: float
+    quotes: list[Quote] = field(default_factory=list)
+    claim_ids: list[int] = field(default_factory=list)
+    show_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunnerUp:
+    """A candidate that did not make the digest, and why."""
+
+    statement: str
+    shows: int
+    score: float
+    reason: str
+
+
+@dataclass
+class Digest:
+    """One day's digest.
+
+    Attributes:
+        date: ISO date (YYYY-MM-DD).
+        insights: The chosen insights, best first (at most ``rank.top_k``; fewer on quiet days).
+        episodes_scanned: Episodes whose claims were considered.
+        shows_scanned: Distinct shows among them.
+        runners_up: Candidates that lost, with the reason (``--explain``).
+    """
+
+    date: str
+    insights: list[Insight] = field(default_factory=list)
+    episodes_scanned: int = 0
+    shows_scanned: int = 0
+    runners_up: list[RunnerUp] = field(default_factory=list)
+
+    def to_json(self, explain: bool = False) -> dict:
+        """The documented digest JSON (DESIGN.md), plus scores and runners-up when explaining."""
+        data: dict = {
+            "date": self.date,
+            "episodes_scanned": self.episodes_scanned,
+            "shows_scanned": self.shows_scanned,
+            "insights": [
+                {
+                    "rank": i.rank,
+                    "text": i.text,
+                    "support": {"shows": i.shows, "episodes": i.episodes, "show_names": i.show_names},
+                    "novelty": round(i.novelty, 3),
+                    "quotes": [
+                        {"text": q.text, "show": q.show, "episode": q.episode, "start": q.start, "url": q.url}
+                        for q in i.quotes
+                    ],
+                    **({"statement": i.statement, "salience": round(i.salience, 3), "score": round(i.score, 3)}
+                       if explain else {}),
+                }
+                for i in self.insights
+            ],
+        }
+        if explain:
+            data["runners_up"] = [
+                {"statement": r.statement, "shows": r.shows, "score": round(r.score, 3), "reason": r.reason}
+                for r in self.runners_up
+            ]
+        return data

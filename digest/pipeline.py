@@ -9,12 +9,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from digest import audio, feeds, fetch, net
 from digest.config import Config
 from digest.errors import DigestError
-from digest.models import Episode, Status
+from digest.embed import Embedder
+from digest.insights import build_digest
+from digest.models import Digest, Episode, Status
 from digest.store import Store
 from digest.transcribe import Transcriber, get_transcriber, transcribe_audio
 
@@ -31,6 +35,7 @@ class RunReport:
         new_episodes: Episodes found new by this run's poll.
         transcribed: Episodes that got a transcript in this run.
         failed: ``(episode, error)`` for each episode that failed in this run.
+        digest: The day's digest.
     """
 
     feeds_polled: int = 0
@@ -38,6 +43,7 @@ class RunReport:
     new_episodes: int = 0
     transcribed: list[Episode] = field(default_factory=list)
     failed: list[tuple[Episode, str]] = field(default_factory=list)
+    digest: Digest | None = None
 
 
 class RunLocked(DigestError):
@@ -147,11 +153,29 @@ class Ingest:
                     report.failed.append((episode, str(exc)))
 
 
-def run(config: Config, store: Store, *, quiet: bool = False, transcriber: Transcriber | None = None) -> RunReport:
-    """Poll every feed, then fetch and transcribe every pending episode.
+def today(config: Config) -> str:
+    """Today's date in the schedule's time zone, as YYYY-MM-DD."""
+    return datetime.now(ZoneInfo(config["schedule.timezone"])).date().isoformat()
+
+
+def run(
+    config: Config,
+    store: Store,
+    *,
+    date: str | None = None,
+    quiet: bool = False,
+    transcriber: Transcriber | None = None,
+    embedder: Embedder | None = None,
+) -> RunReport:
+    """Poll every feed, fetch and transcribe every pending episode, and build the day's digest.
 
     One broken feed or episode is recorded and retried on the next run; it never
     stops the others.
+
+    Args:
+        date: The digest date (YYYY-MM-DD); defaults to today in ``schedule.timezone``.
+        transcriber: A loaded ASR backend to use instead of ``asr.*`` (tests, executors).
+        embedder: A loaded embedding backend to use instead of ``embed.*``.
     """
     report = RunReport()
     with run_lock(config):
@@ -160,4 +184,5 @@ def run(config: Config, store: Store, *, quiet: bool = False, transcriber: Trans
         report.feed_errors = [(r.feed.url, r.error) for r in results if r.error]
         report.new_episodes = sum(len(r.new_episodes) for r in results)
         Ingest(store, config, quiet, transcriber).run(report)
+        report.digest = build_digest(config, store, date or today(config), embedder)
     return report

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import av
 import numpy as np
@@ -20,13 +21,14 @@ def have_espeak() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def synthesize(text: str, dest: Path, voice: str = "en-us", speed: int = 150, gap_seconds: float = 0.4) -> Path:
+def synthesize(text: str, dest: Path, voice: str = "en-us", speed: int = 140, pause_ms: int = 700) -> Path:
     """Speak ``text`` to ``dest`` (.wav, .mp3 or .ogg by suffix), a pause between lines."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        lines = " ".join(f"{line.strip()} [[_:]]" for line in text.strip().splitlines() if line.strip())
+        lines = [escape(line.strip()) for line in text.strip().splitlines() if line.strip()]
+        ssml = "<speak>" + f'<break time="{pause_ms}ms"/>'.join(lines) + "</speak>"
         subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(speed), "-g", str(int(gap_seconds * 100)), "-w", str(wav), lines],
+            ["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-w", str(wav), ssml],
             check=True, capture_output=True,
         )
         encode(wav, dest)

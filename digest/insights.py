@@ -1,0 +1,67 @@
+"""The insights stage: extract claims of new transcripts, embed them, rank the day's window into a Digest."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from digest import claims as claim_extraction
+from digest.config import Config
+from digest.embed import Embedder, embed_cached, get_embedder, text_hash
+from digest.models import Digest
+from digest.rank import ClaimInfo, RankSettings, rank
+from digest.store import Store
+from digest.vectorindex import load_or_build, vectors_of
+
+log = logging.getLogger(__name__)
+_BOILERPLATE_HISTORY = 5  # a show's latest other episodes compared for repeated intros and outros
+
+
+def extract_pending(store: Store) -> int:
+    """Cut every transcribed episode that has no claims yet into claims; returns how many episodes."""
+    pending = store.episodes_without_claims()
+    for ep in pending:
+        others = [e for e in store.episodes(feed_id=ep.feed_id) if e.id != ep.id and e.status.value == "transcribed"]
+        history = [store.segments(e.id) for e in others[:_BOILERPLATE_HISTORY]]
+        store.save_claims(ep.id, claim_extraction.extract(ep.id, ep.feed_id, store.segments(ep.id), history))
+    return len(pending)
+
+
+def rank_settings(config: Config) -> RankSettings:
+    return RankSettings(
+        top_k=config["rank.top_k"], min_shows=config["rank.min_shows"],
+        cluster_threshold=config["rank.cluster_threshold"], novelty_threshold=config["rank.novelty_threshold"],
+        diversity=config["rank.diversity"],
+    )
+
+
+def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: str, texts: list[str]) -> np.ndarray:
+    """Vectors of earlier texts, through a FAISS index file rebuilt whenever it is stale or broken."""
+    key = f"{embedder.model_id}|before {date}|{len(texts)}|{text_hash(chr(10).join(texts))[:16]}"
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(len(texts)), embed_cached(store, embedder, texts)
+
+    return vectors_of(load_or_build(config.home / "index" / f"{name}.faiss", key, build))
+
+
+def build_digest(config: Config, store: Store, date: str, embedder: Embedder | None = None) -> Digest:
+    """Rank the claims of episodes not yet in an earlier digest into the digest of ``date``, and store it.
+
+    Rerunning for the same date gives the same digest from the same inputs.
+    """
+    extract_pending(store)
+    window = store.window(date)
+    digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
+    kept = store.claims([e.id for e in window], kept_only=True)
+    if kept:
+        embedder = embedder or get_embedder(config)
+        vectors = embed_cached(store, embedder, [c.text for c in kept])
+        info = {e.id: ClaimInfo(e.show or "", e.title, e.enclosure_url) for e in window}
+        sent = _archive(config, store, embedder, "sent", date, store.sent_texts(date))
+        heard_texts = sorted({c.text for c in store.claims(store.heard_before(date), kept_only=True)})
+        heard = _archive(config, store, embedder, "heard", date, heard_texts)
+        digest.insights, digest.runners_up = rank(kept, vectors, info, rank_settings(config), sent, heard)
+    store.save_digest(digest, [e.id for e in window])
+    return digest
