@@ -17,7 +17,8 @@ _SENTENCE_END = re.compile(
 _AD = re.compile(
     r"brought to you by|sponsored by|our sponsor|promo code|discount code|use code\b|percent off|% off"
     r"|free trial|\bsign up (?:today|now)\b|visit \S+\.(?:com|io|net|org)|go to \S+\.(?:com|io|net|org)"
-    r"|support for (?:this|the) (?:show|podcast) comes from",
+    r"|support for (?:this|the) (?:show|podcast) comes from|ships free|free shipping|money.back guarantee"
+    r"|order (?:now|today)|limited time offer",
     re.IGNORECASE,
 )
 _QUESTION_START = re.compile(

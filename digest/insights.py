@@ -63,5 +63,9 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
         heard_texts = sorted({c.text for c in store.claims(store.heard_before(date), kept_only=True)})
         heard = _archive(config, store, embedder, "heard", date, heard_texts)
         digest.insights, digest.runners_up = rank(kept, vectors, info, rank_settings(config), sent, heard)
+        if config["llm.enabled"] and digest.insights:
+            from digest.llm import rewrite
+
+            rewrite(config, digest.insights, embedder)
     store.save_digest(digest, [e.id for e in window])
     return digest

@@ -57,10 +57,12 @@ class FeedResponse:
 def get_feed(http: httpx.Client, url: str, etag: str | None, modified: str | None) -> FeedResponse:
     """GET a feed with ``If-None-Match`` / ``If-Modified-Since``. Raises ``httpx.HTTPError``."""
     if (path := local_path(url)) is not None:
-        stamp = email.utils.formatdate(os.stat(path).st_mtime, usegmt=True)
-        if modified == stamp:
+        stat = os.stat(path)
+        tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # finer than Last-Modified's whole seconds
+        if etag == tag:
             return FeedResponse(not_modified=True, etag=etag, modified=modified)
-        return FeedResponse(not_modified=False, body=path.read_bytes(), modified=stamp)
+        return FeedResponse(not_modified=False, body=path.read_bytes(), etag=tag,
+                            modified=email.utils.formatdate(stat.st_mtime, usegmt=True))
     headers = {}
     if etag:
         headers["If-None-Match"] = etag

@@ -43,6 +43,7 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[str, str, int, int]] = []  # (method, path, status, body bytes)
         self.request_headers: list[dict[str, str]] = []
+        self.request_bodies: list[bytes] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,10 @@ class FeedServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                server.request_bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.do_GET()
 
             def do_GET(self) -> None:
                 server.request_headers.append(dict(self.headers))

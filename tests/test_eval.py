@@ -1,0 +1,42 @@
+"""The insight evaluation on the labelled corpus: thresholds on text, and end to end on spoken audio."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import ROOT
+from speech import have_espeak
+
+sys.path.insert(0, str(ROOT / "bench"))
+import eval_insights  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from digest.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def assert_thresholds(results):
+    day1, day2 = results
+    assert day1.recall >= 0.75 and day2.recall >= 0.75, [(r.date, r.found) for r in results]
+    for r in results:
+        assert r.junk == 0 and r.duplicates == 0, (r.date, r.found, r.statements)
+    assert day2.stale == 0, day2.found
+    assert "sodium" in day1.themes and "sodium" not in day2.themes
+
+
+@pytest.mark.slow
+def test_insights_on_text_transcripts_meet_the_thresholds(embedder):
+    assert_thresholds(eval_insights.evaluate(audio=False, embedder=embedder))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng (installed by .ci/run)")
+def test_insights_end_to_end_on_spoken_audio_meet_the_thresholds(embedder, tmp_path):
+    from digest.transcribe import FasterWhisper
+
+    assert_thresholds(eval_insights.evaluate(audio=True, work=tmp_path, transcriber=FasterWhisper(), embedder=embedder))
