@@ -77,20 +77,47 @@ def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = App(home)
 
 
+def _print_digest_summary(app: App, report) -> None:
+    digest = report.digest
+    click.echo(f"Digest {digest.date}: {len(digest.insights)} insights from {digest.episodes_scanned} episodes "
+               f"on {digest.shows_scanned} shows.")
+    for i in digest.insights:
+        click.echo(f"  {i.rank}. {i.text}  [{i.shows} shows]")
+    delivery = report.delivery
+    if delivery is None:
+        click.echo("Nothing sent" + (" (dry run)." if report.dry_run else " (no insights today)."))
+        return
+    where = f"via {app.config['smtp.host']}" if app.config.smtp_enabled else f"to {app.config.home / 'outbox' / digest.date}"
+    click.echo(f"Mail: {len(delivery.sent)} sent {where}, {len(delivery.already)} already had it.")
+    for email, error in delivery.deferred:
+        click.echo(f"  deferred (retried next run): {email}: {error}", err=True)
+    for email, error in delivery.failed:
+        click.echo(f"  failed: {email}: {error}", err=True)
+    for email in delivery.uncertain:
+        click.echo(f"  uncertain, not resent: {email} (see `digest deliveries`)", err=True)
+
+
 @cli.command()
-@click.option("--demo", is_flag=True, help="Follow the bundled demo shows first (offline).")
+@click.option("--demo", is_flag=True, help="Follow the bundled demo shows and subscribe demo@localhost (offline).")
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today in schedule.timezone).")
+@click.option("--dry-run", is_flag=True, help="Build and store the digest, but send nothing.")
+@click.option("--explain", is_flag=True, help="Show each insight's scores and why the runners-up lost.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @pass_app
-def run(app: App, demo: bool, quiet: bool, as_json: bool) -> None:
-    """Poll feeds, fetch and transcribe new episodes."""
+def run(app: App, demo: bool, date_: str | None, dry_run: bool, explain: bool, quiet: bool, as_json: bool) -> None:
+    """Poll feeds, transcribe new episodes, pick the top insights and send the digest."""
     from digest import pipeline
 
+    if date_:
+        _check_date(date_)
     if demo:
         from digest import demo as bundled
 
         bundled.install(app.config, app.store)
-    report = pipeline.run(app.config, app.store, quiet=quiet or as_json)
+        app.store.add_subscriber("demo@localhost")
+    report = pipeline.run(app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run)
+    report.dry_run = dry_run
     if as_json:
         _emit_json({
             "feeds_polled": report.feeds_polled,
@@ -98,15 +125,168 @@ def run(app: App, demo: bool, quiet: bool, as_json: bool) -> None:
             "new_episodes": report.new_episodes,
             "transcribed": [e.id for e in report.transcribed],
             "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
+            "digest": report.digest.to_json(explain=explain) if report.digest else None,
+            "delivery": report.delivery,
         })
-    elif not quiet:
-        click.echo(f"Polled {report.feeds_polled} feeds: {report.new_episodes} new episodes.")
-        for url, error in report.feed_errors:
-            click.echo(f"  feed failed: {url}: {error}", err=True)
-        click.echo(f"Transcribed {len(report.transcribed)} episodes.")
-        for ep, error in report.failed:
-            click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
-        click.echo(f"Data: {app.config.home}")
+        return
+    if quiet:
+        return
+    click.echo(f"Polled {report.feeds_polled} feeds: {report.new_episodes} new episodes.")
+    for url, error in report.feed_errors:
+        click.echo(f"  feed failed: {url}: {error}", err=True)
+    click.echo(f"Transcribed {len(report.transcribed)} episodes.")
+    for ep, error in report.failed:
+        click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
+    _print_digest_summary(app, report)
+    if explain:
+        _print_explain(report.digest)
+    click.echo(f"Data: {app.config.home}  (`digest show` prints the digest)")
+
+
+def _print_explain(digest) -> None:
+    for i in digest.insights:
+        click.echo(f"  #{i.rank} score {i.score:.3f} = support ({i.shows} shows, {i.episodes} episodes)"
+                   f" × novelty {i.novelty:.2f} × salience {i.salience:.2f}")
+    if digest.runners_up:
+        click.echo("Runners-up:")
+    for r in digest.runners_up:
+        click.echo(f"  - {r.reason}: {r.statement} (score {r.score:.3f})")
+
+
+def _check_date(value: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, found {value!r}") from None
+
+
+@cli.command()
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Which digest (default: the latest).")
+@click.option("--json", "fmt", flag_value="json", help="The digest JSON (see README).")
+@click.option("--html", "fmt", flag_value="html", help="The email's HTML part.")
+@click.option("--text", "fmt", flag_value="text", default=True, help="The email's text part (default).")
+@click.option("--explain", is_flag=True, help="Include scores and runners-up in the JSON or text.")
+@pass_app
+def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
+    """Print a stored digest."""
+    from digest.deliver import build_message
+
+    digest = app.store.digest(_check_date(date_) if date_ else None)
+    if fmt == "json":
+        _emit_json(digest.to_json(explain=explain))
+        return
+    message = build_message(app.config, digest, "reader@example.invalid")
+    part = message.get_body(("html",) if fmt == "html" else ("plain",))
+    click.echo(part.get_content(), nl=False)
+    if explain and fmt == "text":
+        _print_explain(digest)
+
+
+@cli.command()
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Which digest (default: the latest).")
+@click.option("--to", "to", multiple=True, help="Only these subscribers (repeatable).")
+@click.option("--resend", is_flag=True, help="Send even to those the ledger says already have it.")
+@pass_app
+def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool) -> None:
+    """Send (or resend) a stored digest; the send ledger still stops duplicates unless --resend."""
+    from digest.deliver import deliver
+
+    digest = app.store.digest(_check_date(date_) if date_ else None)
+    only = [app.store.subscriber(email) for email in to] if to else None
+    report = deliver(app.config, app.store, digest, only=only, resend=resend)
+    click.echo(f"Digest {digest.date}: {len(report.sent)} sent, {len(report.already)} already had it, "
+               f"{len(report.deferred)} deferred, {len(report.failed)} failed.")
+    for email, error in report.deferred + report.failed:
+        click.echo(f"  {email}: {error}", err=True)
+    if report.failed or report.deferred:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--date", "date_", metavar="YYYY-MM-DD")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def deliveries(app: App, date_: str | None, as_json: bool) -> None:
+    """Show the send ledger: who got which digest, and what failed."""
+    rows = app.store.deliveries(_check_date(date_) if date_ else None)
+    if as_json:
+        _emit_json(rows)
+        return
+    for d in rows:
+        click.echo(f"{d.date}  {d.status:<9} {d.email}" + (f"  ({d.error})" if d.error else ""))
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, list and remove email subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("emails", nargs=-1, required=True)
+@pass_app
+def subscribers_add(app: App, emails: tuple[str, ...]) -> None:
+    """Subscribe addresses to the daily email."""
+    from digest.deliver import validate_address
+
+    for email in emails:
+        sub, changed = app.store.add_subscriber(validate_address(email))
+        click.echo(f"{'Subscribed' if changed else 'Already subscribed'}: {sub.email}")
+
+
+@subscribers.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include pending and unsubscribed addresses.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def subscribers_list(app: App, show_all: bool, as_json: bool) -> None:
+    """List subscribers."""
+    rows = app.store.subscribers(None if show_all else "active")
+    if as_json:
+        _emit_json(rows)
+        return
+    for s in rows:
+        click.echo(f"{s.id:>4}  {s.status:<12} {s.email}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_app
+def subscribers_remove(app: App, email: str) -> None:
+    """Remove a subscriber and their delivery history."""
+    click.echo(f"Removed {app.store.remove_subscriber(email).email}")
+
+
+@cli.command()
+@click.argument("token")
+@pass_app
+def unsubscribe(app: App, token: str) -> None:
+    """Unsubscribe the address a signed unsubscribe link was made for."""
+    from digest.signing import verify
+
+    email = verify(app.config, "unsubscribe", token.rstrip("/").rsplit("/", 1)[-1])
+    app.store.set_subscriber_status(email, "unsubscribed")
+    click.echo(f"Unsubscribed {email}")
+
+
+@cli.command()
+@pass_app
+def schedule(app: App) -> None:
+    """Run `digest run` on schedule.cron (default 06:00 daily) until SIGTERM."""
+    from digest import pipeline
+    from digest.schedule import serve_forever
+
+    def job() -> None:
+        try:
+            report = pipeline.run(app.config, app.store, quiet=True)
+            click.echo(f"{report.digest.date}: {len(report.digest.insights)} insights, "
+                       f"{len(report.delivery.sent) if report.delivery else 0} mails sent", err=True)
+        except pipeline.RunLocked as exc:
+            click.echo(f"skipped: {exc}", err=True)
+        except DigestError as exc:
+            click.echo(f"run failed: {exc}", err=True)
+
+    serve_forever(app.config, job)
 
 
 @cli.group()

@@ -49,9 +49,13 @@ def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: 
 def build_digest(config: Config, store: Store, date: str, embedder: Embedder | None = None) -> Digest:
     """Rank the claims of episodes not yet in an earlier digest into the digest of ``date``, and store it.
 
-    Rerunning for the same date gives the same digest from the same inputs.
+    Rerunning for the same date gives the same digest from the same inputs. Once any
+    mail of a date has gone out, that date's digest is final: it is returned as stored,
+    and episodes that arrive later wait for the next date.
     """
     extract_pending(store)
+    if store.digest_delivered(date):
+        return store.digest(date)
     window = store.window(date)
     digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
     kept = store.claims([e.id for e in window], kept_only=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from importlib import resources
 
 import httpx
 import jinja2
@@ -27,7 +26,7 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 
 
 def _templates() -> jinja2.Environment:
-    loader = jinja2.FunctionLoader(lambda name: resources.files("digest.prompts").joinpath(name).read_text("utf-8"))
+    loader = jinja2.PackageLoader("digest.prompts", ".")
     return jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)
 
 

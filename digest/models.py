@@ -224,3 +224,32 @@ class Digest:
                 for r in self.runners_up
             ]
         return data
+
+
+@dataclass
+class Subscriber:
+    """A person who gets the daily email. ``status`` is active, pending (not confirmed) or unsubscribed."""
+
+    id: int
+    email: str
+    status: str = "active"
+    created: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One row of the send ledger.
+
+    Attributes:
+        status: ``sending`` (in flight), ``sent``, ``deferred`` (temporary failure, retried
+            next run), ``failed`` (permanent), or ``uncertain`` (a run died mid-send; never
+            resent automatically, so nobody gets two).
+    """
+
+    date: str
+    subscriber_id: int
+    email: str
+    status: str
+    attempts: int = 0
+    message_id: str | None = None
+    error: str | None = None

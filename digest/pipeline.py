@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from digest import audio, feeds, fetch, net
 from digest.config import Config
 from digest.errors import DigestError
+from digest.deliver import DeliveryReport, deliver
 from digest.embed import Embedder
 from digest.insights import build_digest
 from digest.models import Digest, Episode, Status
@@ -36,6 +37,7 @@ class RunReport:
         transcribed: Episodes that got a transcript in this run.
         failed: ``(episode, error)`` for each episode that failed in this run.
         digest: The day's digest.
+        delivery: What was sent, or ``None`` when nothing was to be sent.
     """
 
     feeds_polled: int = 0
@@ -44,6 +46,8 @@ class RunReport:
     transcribed: list[Episode] = field(default_factory=list)
     failed: list[tuple[Episode, str]] = field(default_factory=list)
     digest: Digest | None = None
+    delivery: DeliveryReport | None = None
+    dry_run: bool = False
 
 
 class RunLocked(DigestError):
@@ -164,16 +168,19 @@ def run(
     *,
     date: str | None = None,
     quiet: bool = False,
+    dry_run: bool = False,
     transcriber: Transcriber | None = None,
     embedder: Embedder | None = None,
 ) -> RunReport:
-    """Poll every feed, fetch and transcribe every pending episode, and build the day's digest.
+    """Poll every feed, fetch and transcribe every pending episode, build the day's digest and send it.
 
     One broken feed or episode is recorded and retried on the next run; it never
-    stops the others.
+    stops the others. A digest without insights is sent only when
+    ``mail.quiet_day_note`` is on.
 
     Args:
         date: The digest date (YYYY-MM-DD); defaults to today in ``schedule.timezone``.
+        dry_run: Build and store the digest, but send nothing.
         transcriber: A loaded ASR backend to use instead of ``asr.*`` (tests, executors).
         embedder: A loaded embedding backend to use instead of ``embed.*``.
     """
@@ -185,4 +192,6 @@ def run(
         report.new_episodes = sum(len(r.new_episodes) for r in results)
         Ingest(store, config, quiet, transcriber).run(report)
         report.digest = build_digest(config, store, date or today(config), embedder)
+        if not dry_run and (report.digest.insights or config["mail.quiet_day_note"]):
+            report.delivery = deliver(config, store, report.digest)
     return report

@@ -1,0 +1,232 @@
+"""Send a digest to every subscriber exactly once: SMTP or the outbox folder, behind a send ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import ssl
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate
+from pathlib import Path
+
+from digest import render, signing
+from digest.config import Config
+from digest.errors import DeliveryError
+from digest.models import Digest, Subscriber
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_TEMPORARY_RETRIES = 2
+
+
+class TemporaryFailure(DeliveryError):
+    """The server said try later (4xx) or went away: the message was not accepted."""
+
+
+class PermanentFailure(DeliveryError):
+    """The server refused the message for good (5xx)."""
+
+
+def validate_address(address: str) -> str:
+    """A clean email address, or :class:`DeliveryError` saying what is wrong with it."""
+    value = address.strip()
+    if any(ch in value for ch in "\r\n\t\0") or not _ADDRESS.match(value) or len(value) > 254 or ".." in value:
+        raise DeliveryError(f"expected an email address like name@example.com, found {address!r}")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+class Sender(ABC):
+    """Hands a message to the world. Raises :class:`TemporaryFailure` or :class:`PermanentFailure`."""
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release any connection."""
+
+    @abstractmethod
+    def send(self, message: EmailMessage, date: str) -> None:
+        """Deliver one message."""
+
+
+class OutboxSender(Sender):
+    """Writes ``$DIGEST_HOME/outbox/<date>/<address>.eml``, atomically."""
+
+    def __init__(self, outbox: Path):
+        self.outbox = outbox
+
+    def send(self, message: EmailMessage, date: str) -> None:
+        folder = self.outbox / date
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{message['To']}.eml"
+        tmp = folder / f".{message['To']}.eml.tmp"
+        tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+        os.replace(tmp, final)
+
+
+class SmtpSender(Sender):
+    """smtplib over one connection per run: STARTTLS, SSL or plain, with optional AUTH."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        host, port, timeout, security = cfg["smtp.host"], cfg["smtp.port"], cfg["smtp.timeout"], cfg["smtp.security"]
+        if security not in {"starttls", "ssl", "none"}:
+            raise DeliveryError(f"smtp.security must be starttls, ssl or none, found {security!r}")
+        context = ssl.create_default_context()
+        conn = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if security == "ssl"
+                else smtplib.SMTP(host, port, timeout=timeout))
+        if security == "starttls":
+            conn.starttls(context=context)
+        if cfg["smtp.username"]:
+            conn.login(cfg["smtp.username"], os.environ.get(cfg["smtp.password_env"], ""))
+        return conn
+
+    def send(self, message: EmailMessage, date: str) -> None:
+        try:
+            if self.conn is None:
+                self.conn = self._connect()
+            self.conn.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            self._fail(code, reply)
+        except smtplib.SMTPResponseException as exc:
+            self._fail(exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise TemporaryFailure(f"SMTP server {self.config['smtp.host']}: {exc or type(exc).__name__}") from None
+
+    def _fail(self, code: int, reply: bytes | str) -> None:
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        self.close()
+        if 400 <= code < 500:
+            raise TemporaryFailure(f"SMTP {code}: {text}")
+        raise PermanentFailure(f"SMTP {code}: {text}")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.conn = None
+
+
+def sender_for(config: Config) -> Sender:
+    """SMTP when ``smtp.host`` is set, else the outbox folder."""
+    return SmtpSender(config) if config.smtp_enabled else OutboxSender(config.home / "outbox")
+
+
+def unsubscribe_url(config: Config, email: str) -> str:
+    return f"{config['web.base_url'].rstrip('/')}/unsubscribe/{signing.sign(config, 'unsubscribe', email)}"
+
+
+def build_message(config: Config, digest: Digest, email: str) -> EmailMessage:
+    """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers."""
+    sender = validate_address(config["mail.from"])
+    subject = render.subject(config["mail.subject"], digest)
+    unsubscribe = unsubscribe_url(config, email)
+    html, text = render.email_parts(
+        digest, subject_line=subject, recipient=email, unsubscribe_url=unsubscribe,
+        archive_url=f"{config['web.base_url'].rstrip('/')}/digest/{digest.date}",
+    )
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = email
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    tag = hashlib.sha256(f"{digest.date}:{email}".encode()).hexdigest()[:16]
+    message["Message-ID"] = f"<digest-{digest.date}-{tag}@{sender.rsplit('@', 1)[1]}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["List-Id"] = f"Daily podcast digest <digest.{sender.rsplit('@', 1)[1]}>"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+@dataclass
+class DeliveryReport:
+    """Addresses by outcome of one delivery pass."""
+
+    sent: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
+
+
+def _send_with_retries(sender: Sender, message: EmailMessage, date: str, backoff: float) -> None:
+    for attempt in range(_TEMPORARY_RETRIES + 1):
+        try:
+            sender.send(message, date)
+            return
+        except TemporaryFailure:
+            if attempt == _TEMPORARY_RETRIES:
+                raise
+            time.sleep(backoff * 2**attempt)
+
+
+def deliver(
+    config: Config, store: Store, digest: Digest, *, sender: Sender | None = None,
+    only: list[Subscriber] | None = None, resend: bool = False,
+) -> DeliveryReport:
+    """Send the digest to each active subscriber that has not had it.
+
+    The ledger row goes to ``sending`` (committed) before the message leaves and to
+    ``sent`` after; a row still ``sending`` at the next run means a run died in
+    between, so it becomes ``uncertain`` and is not sent again. Temporary failures are
+    retried now and on the next run; permanent ones are recorded. A message that
+    cannot be built (a bad ``mail.from``, a template error) raises
+    :class:`DeliveryError` before anything is sent; the digest stays stored.
+
+    Args:
+        only: Send to these subscribers instead of every active one.
+        resend: Send again even when the ledger says it was sent (``digest send --resend``).
+    """
+    report = DeliveryReport()
+    subscribers = only if only is not None else store.subscribers("active")
+    with (sender or sender_for(config)) as out:
+        for sub in subscribers:
+            row = store.delivery(digest.date, sub.id)
+            if row is not None and row.status == "sending":
+                store.record_delivery(digest.date, sub.id, "uncertain",
+                                      error="a run stopped while sending; not resent to avoid a duplicate")
+                report.uncertain.append(sub.email)
+                continue
+            if row is not None and row.status in {"sent", "uncertain", "failed"} and not resend:
+                report.already.append(sub.email)
+                continue
+            message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
+            store.record_delivery(digest.date, sub.id, "sending", message_id=message["Message-ID"], attempt=True)
+            try:
+                _send_with_retries(out, message, digest.date, config["fetch.backoff"])
+            except TemporaryFailure as exc:
+                store.record_delivery(digest.date, sub.id, "deferred", error=str(exc))
+                report.deferred.append((sub.email, str(exc)))
+                continue
+            except PermanentFailure as exc:
+                store.record_delivery(digest.date, sub.id, "failed", error=str(exc))
+                report.failed.append((sub.email, str(exc)))
+                continue
+            store.record_delivery(digest.date, sub.id, "sent")
+            report.sent.append(sub.email)
+    return report

@@ -1,0 +1,50 @@
+"""Render a digest with jinja2: the email's HTML and text parts, and the web archive's pages."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date as Date
+
+import jinja2
+
+from digest.models import Digest
+
+
+def clock(seconds: float) -> str:
+    """``mm:ss`` or ``h:mm:ss`` for a time in the audio."""
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The template environment: autoescaped HTML, strict about undefined names."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("digest.templates", "."),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["clock"] = clock
+    return env
+
+
+def long_date(iso: str) -> str:
+    d = Date.fromisoformat(iso)
+    return f"{d:%A}, {d.day} {d:%B %Y}"
+
+
+def subject(template: str, digest: Digest) -> str:
+    """The subject line from the ``mail.subject`` setting; never holds a line break."""
+    text = template.replace("{date}", long_date(digest.date)).replace("{count}", str(len(digest.insights)))
+    return " ".join(text.split())
+
+
+def email_parts(digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str,
+                archive_url: str) -> tuple[str, str]:
+    """The HTML and plain-text bodies of one subscriber's email."""
+    env = environment()
+    preheader = digest.insights[0].text if digest.insights else "Nothing new today."
+    context = dict(digest=digest, subject=subject_line, recipient=recipient, unsubscribe_url=unsubscribe_url,
+                   archive_url=archive_url, date_long=long_date(digest.date), preheader=preheader)
+    return env.get_template("digest.html.j2").render(context), env.get_template("digest.txt.j2").render(context)
