@@ -171,15 +171,14 @@ def _check_date(value: str) -> str:
 @pass_app
 def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
     """Print a stored digest."""
-    from digest.deliver import build_message
+    from digest.deliver import render_for
 
     digest = app.store.digest(_check_date(date_) if date_ else None)
     if fmt == "json":
         _emit_json(digest.to_json(explain=explain))
         return
-    message = build_message(app.config, digest, "reader@example.invalid")
-    part = message.get_body(("html",) if fmt == "html" else ("plain",))
-    click.echo(part.get_content(), nl=False)
+    _, html, text = render_for(app.config, digest, "reader@example.invalid")
+    click.echo(html if fmt == "html" else text, nl=False)
     if explain and fmt == "text":
         _print_explain(digest)
 

@@ -63,6 +63,10 @@ class Sender(ABC):
     def send(self, message: EmailMessage, date: str) -> None:
         """Deliver one message."""
 
+    def delivered(self, message: EmailMessage, date: str) -> bool | None:
+        """Whether a message that a dead run was sending arrived: ``None`` when there is no knowing."""
+        return None
+
 
 class OutboxSender(Sender):
     """Writes ``$DIGEST_HOME/outbox/<date>/<address>.eml``, atomically."""
@@ -70,13 +74,18 @@ class OutboxSender(Sender):
     def __init__(self, outbox: Path):
         self.outbox = outbox
 
+    def _path(self, message: EmailMessage, date: str) -> Path:
+        return self.outbox / date / f"{message['To']}.eml"
+
     def send(self, message: EmailMessage, date: str) -> None:
-        folder = self.outbox / date
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{message['To']}.eml"
-        tmp = folder / f".{message['To']}.eml.tmp"
+        final = self._path(message, date)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.tmp")
         tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
-        os.replace(tmp, final)
+        os.replace(tmp, final)  # all or nothing, so a dead run leaves a whole file or none
+
+    def delivered(self, message: EmailMessage, date: str) -> bool | None:
+        return self._path(message, date).exists()
 
 
 class SmtpSender(Sender):
@@ -139,15 +148,21 @@ def unsubscribe_url(config: Config, email: str) -> str:
     return f"{config['web.base_url'].rstrip('/')}/unsubscribe/{signing.sign(config, 'unsubscribe', email)}"
 
 
+def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, str]:
+    """Subject, HTML and text of one subscriber's email."""
+    subject = render.subject(config["mail.subject"], digest)
+    html, text = render.email_parts(
+        digest, subject_line=subject, recipient=email, unsubscribe_url=unsubscribe_url(config, email),
+        archive_url=f"{config['web.base_url'].rstrip('/')}/digest/{digest.date}",
+    )
+    return subject, html, text
+
+
 def build_message(config: Config, digest: Digest, email: str) -> EmailMessage:
     """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers."""
     sender = validate_address(config["mail.from"])
-    subject = render.subject(config["mail.subject"], digest)
+    subject, html, text = render_for(config, digest, email)
     unsubscribe = unsubscribe_url(config, email)
-    html, text = render.email_parts(
-        digest, subject_line=subject, recipient=email, unsubscribe_url=unsubscribe,
-        archive_url=f"{config['web.base_url'].rstrip('/')}/digest/{digest.date}",
-    )
     message = EmailMessage(policy=SMTP_POLICY)
     message["Subject"] = subject
     message["From"] = sender
@@ -192,8 +207,9 @@ def deliver(
     """Send the digest to each active subscriber that has not had it.
 
     The ledger row goes to ``sending`` (committed) before the message leaves and to
-    ``sent`` after; a row still ``sending`` at the next run means a run died in
-    between, so it becomes ``uncertain`` and is not sent again. Temporary failures are
+    ``sent`` after. A row still ``sending`` at the next run means a run died in
+    between: the outbox can tell whether the file was written; an SMTP server cannot,
+    so the row becomes ``uncertain`` and is not sent again. Temporary failures are
     retried now and on the next run; permanent ones are recorded. A message that
     cannot be built (a bad ``mail.from``, a template error) raises
     :class:`DeliveryError` before anything is sent; the digest stays stored.
@@ -207,15 +223,21 @@ def deliver(
     with (sender or sender_for(config)) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
-            if row is not None and row.status == "sending":
-                store.record_delivery(digest.date, sub.id, "uncertain",
-                                      error="a run stopped while sending; not resent to avoid a duplicate")
-                report.uncertain.append(sub.email)
-                continue
-            if row is not None and row.status in {"sent", "uncertain", "failed"} and not resend:
+            message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
+            if row is not None and row.status == "sending" and not resend:
+                arrived = out.delivered(message, digest.date)
+                if arrived is None:
+                    store.record_delivery(digest.date, sub.id, "uncertain",
+                                          error="a run stopped while sending; not resent to avoid a duplicate")
+                    report.uncertain.append(sub.email)
+                    continue
+                if arrived:
+                    store.record_delivery(digest.date, sub.id, "sent")
+                    report.already.append(sub.email)
+                    continue
+            elif row is not None and row.status in {"sent", "uncertain", "failed"} and not resend:
                 report.already.append(sub.email)
                 continue
-            message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
             store.record_delivery(digest.date, sub.id, "sending", message_id=message["Message-ID"], attempt=True)
             try:
                 _send_with_retries(out, message, digest.date, config["fetch.backoff"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from digest.config import Config
 
@@ -31,8 +33,9 @@ def serve_forever(config: Config, job: Callable[[], None]) -> None:
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    cron = trigger(config)
     scheduler = BlockingScheduler(timezone=config["schedule.timezone"])
-    scheduler.add_job(job, trigger(config), id="digest-run", coalesce=True, max_instances=1,
+    scheduler.add_job(job, cron, id="digest-run", coalesce=True, max_instances=1,
                       misfire_grace_time=6 * 3600, replace_existing=True)
 
     def stop(signum: int, _frame: object) -> None:
@@ -41,6 +44,6 @@ def serve_forever(config: Config, job: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    job_ = scheduler.get_job("digest-run")
-    log.warning("digest schedule: next run at %s", job_.next_run_time if job_ else "?")
+    now = datetime.now(ZoneInfo(config["schedule.timezone"]))
+    log.warning("digest schedule: next run at %s", cron.get_next_fire_time(None, now))
     scheduler.start()

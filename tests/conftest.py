@@ -173,3 +173,65 @@ def rss(title: str, items: list[dict], extra_ns: str = "") -> bytes:
         f'xmlns:podcast="https://podcastindex.org/namespace/1.0" {extra_ns}><channel>'
         f"<title>{title}</title>{body}</channel></rss>"
     ).encode()
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives.
+
+    ``reply`` makes it answer DATA with a given status (e.g. "451 try later"); ``delay``
+    makes it hold each message before answering, as a slow server does.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: list = field(default_factory=list)
+    reply: str | None = None
+    reply_times: int = 10**9
+    delay: float = 0.0
+    controller: object = None
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        import email
+        import email.policy
+
+        if self.reply and self.reply_times > 0:
+            self.reply_times -= 1
+            return self.reply
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 OK"
+
+    def recipients(self) -> list[str]:
+        return [m["To"] for m in self.messages]
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch, home: Path):
+    """An SMTP server on loopback, and DIGEST_SMTP_* pointing at it."""
+    import socket
+
+    sink = SmtpSink()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        sink.port = s.getsockname()[1]
+    sink.start()
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(sink.port))
+    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    monkeypatch.setenv("DIGEST_MAIL_FROM", "digest@news.test")
+    yield sink
+    sink.stop()
