@@ -288,6 +288,33 @@ def schedule(app: App) -> None:
     serve_forever(app.config, job)
 
 
+@cli.command()
+@click.argument("query")
+@click.option("--kind", type=click.Choice(["insight", "claim", "transcript"]), help="Only this kind of hit.")
+@click.option("--show", help="Only this show (title or feed id).")
+@click.option("--since", metavar="YYYY-MM-DD", help="Only from this date on.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Only up to this date.")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def search(app: App, query: str, kind: str | None, show: str | None, since: str | None, until: str | None,
+           limit: int, as_json: bool) -> None:
+    """Search everything said and sent: keyword and semantic hits, fused."""
+    from digest.archive import Archive, Filters
+
+    filters = Filters(kind, show, _check_date(since) if since else None, _check_date(until) if until else None, limit)
+    hits = Archive(app.config, app.store).search(query, filters)
+    if as_json:
+        _emit_json(hits)
+        return
+    if not hits:
+        click.echo("No matches.", err=True)
+    for h in hits:
+        where = f"{h.show} — {h.episode}" if h.episode else h.show
+        at = f" @ {_clock(h.start)}" if h.start is not None else ""
+        click.echo(f"[{h.kind}] {h.date or ''}  {where}{at}\n    {h.text}\n    {h.url or ''}")
+
+
 @cli.group()
 def feeds() -> None:
     """Add, list, remove, import and export followed feeds."""

@@ -71,5 +71,6 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
             from digest.llm import rewrite
 
             rewrite(config, digest.insights, embedder)
+        embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
     store.save_digest(digest, [e.id for e in window])
     return digest

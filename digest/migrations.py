@@ -142,4 +142,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m004_fts",
+        """
+        -- Full-text search (BM25) over transcripts, claims and insights, kept in sync by triggers.
+        CREATE VIRTUAL TABLE segments_fts USING fts5(text, content='segments', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2');
+        INSERT INTO segments_fts (rowid, text) SELECT id, text FROM segments;
+        CREATE TRIGGER segments_fts_insert AFTER INSERT ON segments BEGIN
+            INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER segments_fts_delete AFTER DELETE ON segments BEGIN
+            INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER segments_fts_update AFTER UPDATE ON segments BEGIN
+            INSERT INTO segments_fts (segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO segments_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE VIRTUAL TABLE claims_fts USING fts5(text, content='claims', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2');
+        INSERT INTO claims_fts (rowid, text) SELECT id, text FROM claims;
+        CREATE TRIGGER claims_fts_insert AFTER INSERT ON claims BEGIN
+            INSERT INTO claims_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER claims_fts_delete AFTER DELETE ON claims BEGIN
+            INSERT INTO claims_fts (claims_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER claims_fts_update AFTER UPDATE ON claims BEGIN
+            INSERT INTO claims_fts (claims_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO claims_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE VIRTUAL TABLE insights_fts USING fts5(text, statement, content='insights', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2');
+        INSERT INTO insights_fts (rowid, text, statement) SELECT id, text, statement FROM insights;
+        CREATE TRIGGER insights_fts_insert AFTER INSERT ON insights BEGIN
+            INSERT INTO insights_fts (rowid, text, statement) VALUES (new.id, new.text, new.statement);
+        END;
+        CREATE TRIGGER insights_fts_delete AFTER DELETE ON insights BEGIN
+            INSERT INTO insights_fts (insights_fts, rowid, text, statement) VALUES ('delete', old.id, old.text, old.statement);
+        END;
+        CREATE TRIGGER insights_fts_update AFTER UPDATE ON insights BEGIN
+            INSERT INTO insights_fts (insights_fts, rowid, text, statement) VALUES ('delete', old.id, old.text, old.statement);
+            INSERT INTO insights_fts (rowid, text, statement) VALUES (new.id, new.text, new.statement);
+        END;
+        -- The text hash links a row to its embedding (digest_sha256 is registered by the store).
+        ALTER TABLE claims ADD COLUMN text_sha256 TEXT;
+        ALTER TABLE insights ADD COLUMN text_sha256 TEXT;
+        UPDATE claims SET text_sha256 = digest_sha256(text);
+        UPDATE insights SET text_sha256 = digest_sha256(text);
+        CREATE INDEX claims_episode ON claims(episode_id);
+        CREATE INDEX insight_claims_claim ON insight_claims(claim_id);
+        """,
+    ),
 ]

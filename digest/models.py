@@ -253,3 +253,32 @@ class Delivery:
     attempts: int = 0
     message_id: str | None = None
     error: str | None = None
+
+
+@dataclass
+class Hit:
+    """One search result.
+
+    Attributes:
+        kind: ``insight``, ``claim`` or ``transcript``.
+        id: Row id of the insight, claim or segment.
+        text: What was said.
+        show: The show (for an insight, the shows joined).
+        episode: The episode title (empty for an insight).
+        episode_id: The episode, when there is one.
+        date: The episode's publication date, or the digest's date for an insight.
+        start: Seconds into the audio.
+        url: Link to that second in the audio.
+        score: Reciprocal-rank-fusion score; higher is better.
+    """
+
+    kind: str
+    id: int
+    text: str
+    show: str
+    episode: str
+    episode_id: int | None
+    date: str | None
+    start: float | None
+    url: str | None
+    score: float = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import asdict
@@ -13,13 +14,17 @@ import numpy as np
 
 from digest.errors import NotFoundError
 from digest.migrations import MIGRATIONS
-from digest.models import Claim, Delivery, Digest, Episode, Subscriber, Feed, Insight, Quote, RunnerUp, Segment, Status, TranscriptLink
+from digest.models import Claim, Delivery, Digest, Episode, Hit, Subscriber, Feed, Insight, Quote, RunnerUp, Segment, Status, TranscriptLink
 
 _EPISODE_COLUMNS = (
     "e.id, e.feed_id, e.title, e.guid, e.published, e.enclosure_url, e.enclosure_type, "
     "e.link, e.status, e.attempts, e.error, e.audio_path, e.audio_sha256, "
     "e.transcript_source, f.title"
 )
+
+
+def _sha256(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Store:
@@ -30,6 +35,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
+        self.db.create_function("digest_sha256", 1, _sha256, deterministic=True)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -293,8 +299,9 @@ class Store:
             db.execute("DELETE FROM claims WHERE episode_id = ?", (episode_id,))
             for i, c in enumerate(claims):
                 cur = db.execute(
-                    "INSERT INTO claims (episode_id, idx, text, start, end, dropped) VALUES (?, ?, ?, ?, ?, ?)",
-                    (episode_id, i, c.text, c.start, c.end, c.dropped),
+                    "INSERT INTO claims (episode_id, idx, text, start, end, dropped, text_sha256) "
+                    "VALUES (?, ?, ?, ?, ?, ?, digest_sha256(?))",
+                    (episode_id, i, c.text, c.start, c.end, c.dropped, c.text),
                 )
                 c.id = cur.lastrowid or 0
         return claims
@@ -358,9 +365,9 @@ class Store:
             for i in digest.insights:
                 cur = db.execute(
                     "INSERT INTO insights (date, rank, text, statement, shows, episodes, novelty, salience, score, "
-                    "show_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "show_names, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
                     (digest.date, i.rank, i.text, i.statement, i.shows, i.episodes, i.novelty, i.salience,
-                     i.score, json.dumps(i.show_names)),
+                     i.score, json.dumps(i.show_names), i.text),
                 )
                 quote_rank = {q.claim_id: n for n, q in enumerate(i.quotes, 1)}
                 db.executemany(
@@ -493,3 +500,72 @@ class Store:
                 "message_id), error = excluded.error, updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
                 (date, subscriber_id, status, int(attempt), message_id, error, int(attempt)),
             )
+
+    # search
+
+    _KIND = {
+        "transcript": ("segments", "segments_fts", "x.episode_id"),
+        "claim": ("claims", "claims_fts", "x.episode_id"),
+    }
+
+    def keyword_search(self, kind: str, match: str, *, show: str | None = None, since: str | None = None,
+                       until: str | None = None, limit: int = 50) -> list[int]:
+        """Row ids whose text matches an FTS5 query, best BM25 first, within the filters."""
+        if kind == "insight":
+            sql = ("SELECT x.id FROM insights_fts JOIN insights x ON x.id = insights_fts.rowid "
+                   "WHERE insights_fts MATCH ? AND (? IS NULL OR x.show_names LIKE ?) "
+                   "AND (? IS NULL OR x.date >= ?) AND (? IS NULL OR x.date <= ?) "
+                   "ORDER BY bm25(insights_fts) LIMIT ?")
+            params: tuple = (match, show, f"%{show}%", since, since, until, until, limit)
+        else:
+            table, fts, episode = self._KIND[kind]
+            claim_filter = " AND x.dropped IS NULL" if kind == "claim" else ""
+            sql = (f"SELECT x.id FROM {fts} JOIN {table} x ON x.id = {fts}.rowid "
+                   f"JOIN episodes e ON e.id = {episode} JOIN feeds f ON f.id = e.feed_id "
+                   f"WHERE {fts} MATCH ?{claim_filter} AND (? IS NULL OR f.title = ? OR CAST(f.id AS TEXT) = ?) "
+                   "AND (? IS NULL OR substr(e.published, 1, 10) >= ?) AND (? IS NULL OR substr(e.published, 1, 10) <= ?) "
+                   f"ORDER BY bm25({fts}) LIMIT ?")
+            params = (match, show, show, show, since, since, until, until, limit)
+        return [r[0] for r in self.db.execute(sql, params)]
+
+    def hits(self, kind: str, ids: list[int]) -> dict[int, Hit]:
+        """Search results with their show, episode, date and audio link, by row id."""
+        from digest.rank import audio_link
+
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        if kind == "insight":
+            rows = self.db.execute(
+                f"SELECT i.id, i.text, i.show_names, i.date, c.start, e.id, e.title, e.enclosure_url "
+                f"FROM insights i LEFT JOIN insight_claims ic ON ic.insight_id = i.id AND ic.quote_rank = 1 "
+                f"LEFT JOIN claims c ON c.id = ic.claim_id LEFT JOIN episodes e ON e.id = c.episode_id "
+                f"WHERE i.id IN ({marks})", ids)
+            return {r[0]: Hit("insight", r[0], r[1], ", ".join(json.loads(r[2])), r[6] or "", r[5], r[3], r[4],
+                              audio_link(r[7], r[4] or 0)) for r in rows}
+        table = "segments" if kind == "transcript" else "claims"
+        rows = self.db.execute(
+            f"SELECT x.id, x.text, f.title, e.title, e.id, substr(e.published, 1, 10), x.start, e.enclosure_url "
+            f"FROM {table} x JOIN episodes e ON e.id = x.episode_id JOIN feeds f ON f.id = e.feed_id "
+            f"WHERE x.id IN ({marks})", ids)
+        return {r[0]: Hit(kind, r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], audio_link(r[7], r[6])) for r in rows}
+
+    def vector_rows(self, kind: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and stored vectors of every insight or kept claim whose text has been embedded."""
+        sql = {
+            "insight": "SELECT i.id, m.vector FROM insights i JOIN embeddings m ON m.model = ? "
+                       "AND m.sha256 = i.text_sha256 ORDER BY i.id",
+            "claim": "SELECT c.id, m.vector FROM claims c JOIN embeddings m ON m.model = ? "
+                     "AND m.sha256 = c.text_sha256 WHERE c.dropped IS NULL ORDER BY c.id",
+        }[kind]
+        ids, vectors = [], []
+        for row_id, blob in self.db.execute(sql, (model,)):
+            ids.append(row_id)
+            vectors.append(np.frombuffer(blob, dtype=np.float32))
+        return np.asarray(ids, dtype=np.int64), (np.stack(vectors) if vectors else np.zeros((0, 0), np.float32))
+
+    def index_key(self, kind: str) -> str:
+        """Changes whenever the rows a vector index covers change."""
+        table = "insights" if kind == "insight" else "claims"
+        row = self.db.execute(f"SELECT COUNT(*), MAX(id), (SELECT COUNT(*) FROM embeddings) FROM {table}").fetchone()
+        return f"{kind}:{row[0]}:{row[1]}:{row[2]}"
