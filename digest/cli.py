@@ -315,6 +315,24 @@ def search(app: App, query: str, kind: str | None, show: str | None, since: str 
         click.echo(f"[{h.kind}] {h.date or ''}  {where}{at}\n    {h.text}\n    {h.url or ''}")
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default: web.host).")
+@click.option("--port", type=int, help="Port (default: web.port).")
+@pass_app
+def serve(app: App, host: str | None, port: int | None) -> None:
+    """Serve the web archive: digests, insights, transcripts, search, feeds, subscribe."""
+    from digest.web import make_server
+
+    server = make_server(app.config, host or app.config["web.host"], port or app.config["web.port"])
+    click.echo(f"Serving the archive on http://{server.server_address[0]}:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @cli.group()
 def feeds() -> None:
     """Add, list, remove, import and export followed feeds."""

@@ -569,3 +569,26 @@ class Store:
         table = "insights" if kind == "insight" else "claims"
         row = self.db.execute(f"SELECT COUNT(*), MAX(id), (SELECT COUNT(*) FROM embeddings) FROM {table}").fetchone()
         return f"{kind}:{row[0]}:{row[1]}:{row[2]}"
+
+    # archive pages
+
+    def insight_row(self, insight_id: int) -> tuple[str, Insight]:
+        """An insight and its digest date."""
+        row = self.db.execute("SELECT date, rank FROM insights WHERE id = ?", (insight_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no insight {insight_id}")
+        digest = self.digest(row[0])
+        return row[0], next(i for i in digest.insights if i.rank == row[1])
+
+    def insight_ids(self, date: str) -> dict[int, int]:
+        """Insight ids of a digest by rank."""
+        return {r[1]: r[0] for r in self.db.execute("SELECT id, rank FROM insights WHERE date = ?", (date,))}
+
+    def insight_sources(self, insight_id: int) -> list[Hit]:
+        """Every claim behind an insight, earliest episode first: its lineage."""
+        ids = [r[0] for r in self.db.execute("SELECT claim_id FROM insight_claims WHERE insight_id = ?", (insight_id,))]
+        hits = self.hits("claim", ids)
+        return sorted(hits.values(), key=lambda h: (h.date or "", h.show, h.start or 0))
+
+    def feed_episodes(self, feed_id: int) -> list[Episode]:
+        return self._episodes("e.feed_id = ? AND e.status != 'skipped'", (feed_id,))

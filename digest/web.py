@@ -1,0 +1,362 @@
+"""``digest serve``: the web archive. Read-only pages, plus subscribe and unsubscribe (CSRF-safe)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import date as Date
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from digest import render, signing
+from digest.archive import KINDS, Archive, Filters
+from digest.config import Config
+from digest.deliver import DeliveryError, sender_for, validate_address
+from digest.errors import DigestError, NotFoundError
+from digest.rank import audio_link
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+_MAX_FORM = 16 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class App:
+    """Routes requests to pages. One store per thread; the embedding model is shared behind a lock."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self._embedder = None
+        self.routes = [
+            ("GET", r"/", self.home),
+            ("GET", r"/archive", self.archive),
+            ("GET", r"/digest/(\d{4}-\d{2}-\d{2})", self.digest_page),
+            ("GET", r"/digest/(\d{4}-\d{2}-\d{2})\.json", self.digest_json),
+            ("GET", r"/insight/(\d+)", self.insight_page),
+            ("GET", r"/episode/(\d+)", self.episode_page),
+            ("GET", r"/show/(\d+)", self.show_page),
+            ("GET", r"/search", self.search_page),
+            ("GET", r"/api/search", self.search_json),
+            ("GET", r"/feed\.xml", self.atom),
+            ("GET", r"/feed\.json", self.json_feed),
+            ("GET", r"/subscribe", self.subscribe_form),
+            ("POST", r"/subscribe", self.subscribe),
+            ("GET", r"/confirm/([\w.-]+)", self.confirm_form),
+            ("POST", r"/confirm/([\w.-]+)", self.confirm),
+            ("GET", r"/unsubscribe/([\w.-]+)", self.unsubscribe_form),
+            ("POST", r"/unsubscribe/([\w.-]+)", self.unsubscribe),
+        ]
+
+    # plumbing
+
+    @property
+    def store(self) -> Store:
+        if not hasattr(self.local, "store"):
+            self.local.store = Store(self.config.db_path)
+        return self.local.store
+
+    def embedder(self):
+        with self.lock:
+            if self._embedder is None:
+                from digest.embed import get_embedder
+
+                self._embedder = _LockedEmbedder(get_embedder(self.config), self.lock)
+            return self._embedder
+
+    def handle(self, request: Request) -> Response:
+        allowed = []
+        for method, pattern, view in self.routes:
+            match = re.fullmatch(pattern, request.path)
+            if match and method != request.method:
+                allowed.append(method)
+            elif match:
+                try:
+                    return view(request, *match.groups())
+                except NotFoundError as exc:
+                    return self.form_page(404, "Not found", str(exc))
+                except signing.BadToken as exc:
+                    return self.form_page(400, "That link does not work", message=str(exc))
+        if allowed:
+            return Response(405, b"method not allowed", "text/plain", {"Allow": ", ".join(allowed)})
+        return self.form_page(404, "Not found", message="There is no page here.")
+
+    def page(self, status: int, template: str, **context) -> Response:
+        html = render.environment().get_template(template).render(**context)
+        return Response(status, html.encode())
+
+    def form_page(self, status: int, heading: str, message: str | None = None, *, action: str | None = None,
+                  button: str = "", csrf: str | None = None, ask_email: bool = False, one_click: bool = False) -> Response:
+        """A message, optionally with a one-button form."""
+        return self.page(status, "web_form.html.j2", heading=heading, message=message, action=action, button=button,
+                         csrf=csrf, ask_email=ask_email, one_click=one_click)
+
+    def json(self, data) -> Response:
+        return Response(200, json.dumps(data, ensure_ascii=False, indent=2).encode(), "application/json")
+
+    # pages
+
+    def home(self, request: Request) -> Response:
+        dates = self.store.digest_dates()
+        if not dates:
+            return self.page(200, "web_empty.html.j2")
+        return self.digest_page(request, dates[0])
+
+    def digest_page(self, request: Request, day: str) -> Response:
+        digest = self.store.digest(day)
+        return self.page(200, "web_digest.html.j2", digest=digest, date_long=render.long_date(day),
+                         insight_ids=self.store.insight_ids(day))
+
+    def digest_json(self, request: Request, day: str) -> Response:
+        return self.json(self.store.digest(day).to_json())
+
+    def archive(self, request: Request) -> Response:
+        digests = [(d, len(self.store.insight_ids(d))) for d in self.store.digest_dates()]
+        return self.page(200, "web_archive.html.j2", digests=digests, feeds=self.store.feeds())
+
+    def insight_page(self, request: Request, insight_id: str) -> Response:
+        day, insight = self.store.insight_row(int(insight_id))
+        sources = self.store.insight_sources(int(insight_id))
+        others = list(dict.fromkeys(s.show for s in sources if s.show != (sources[0].show if sources else "")))
+        return self.page(200, "web_insight.html.j2", date=day, insight=insight, sources=sources, others=others)
+
+    def episode_page(self, request: Request, episode_id: str) -> Response:
+        episode = self.store.episode(int(episode_id))
+        return self.page(200, "web_episode.html.j2", episode=episode, segments=self.store.segments(episode.id),
+                         audio_link=audio_link)
+
+    def show_page(self, request: Request, feed_id: str) -> Response:
+        feed = self.store.feed(int(feed_id))
+        return self.page(200, "web_show.html.j2", feed=feed, episodes=self.store.feed_episodes(feed.id))
+
+    def _search(self, request: Request):
+        q = request.query.get("q", "").strip()[:500]
+        kind = request.query.get("kind") or None
+        f = Filters(kind if kind in KINDS else None, request.query.get("show") or None,
+                    _date(request.query.get("since")), _date(request.query.get("until")),
+                    limit=min(100, int(request.query.get("limit", "20") or 20) if request.query.get("limit", "").isdigit() else 20))
+        hits = Archive(self.config, self.store, self.embedder()).search(q, f) if q else []
+        return q, f, hits
+
+    def search_page(self, request: Request) -> Response:
+        q, f, hits = self._search(request)
+        return self.page(200, "web_search.html.j2", q=q, filters=f, hits=hits, kinds=KINDS, error=None)
+
+    def search_json(self, request: Request) -> Response:
+        q, _, hits = self._search(request)
+        return self.json({"query": q, "hits": [h.__dict__ for h in hits]})
+
+    # feeds of the daily digests
+
+    def _recent(self, n: int = 30):
+        return [self.store.digest(d) for d in self.store.digest_dates()[:n]]
+
+    def atom(self, request: Request) -> Response:
+        base = self.config["web.base_url"].rstrip("/")
+        digests = self._recent()
+        updated = (digests[0].date if digests else "1970-01-01") + "T06:00:00Z"
+        entries = []
+        for d in digests:
+            _, html = self._feed_html(d)
+            entries.append(
+                f"<entry><id>{base}/digest/{d.date}</id><title>{escape(_title(d))}</title>"
+                f"<updated>{d.date}T06:00:00Z</updated><link href=\"{base}/digest/{d.date}\"/>"
+                f"<content type=\"html\">{escape(html)}</content></entry>"
+            )
+        body = (f'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+                f"<id>{base}/</id><title>Daily podcast insights</title><updated>{updated}</updated>"
+                f'<link rel="self" href="{base}/feed.xml"/><link href="{base}/"/>'
+                f"<author><name>digest</name></author>{''.join(entries)}</feed>")
+        return Response(200, body.encode(), "application/atom+xml; charset=utf-8")
+
+    def json_feed(self, request: Request) -> Response:
+        base = self.config["web.base_url"].rstrip("/")
+        items = []
+        for d in self._recent():
+            text, html = self._feed_html(d)
+            items.append({"id": f"{base}/digest/{d.date}", "url": f"{base}/digest/{d.date}", "title": _title(d),
+                          "content_html": html, "content_text": text, "date_published": f"{d.date}T06:00:00Z"})
+        feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Daily podcast insights",
+                "home_page_url": f"{base}/", "feed_url": f"{base}/feed.json", "items": items}
+        return Response(200, json.dumps(feed, ensure_ascii=False).encode(), "application/feed+json")
+
+    def _feed_html(self, d) -> tuple[str, str]:
+        env = render.environment()
+        html = "".join(env.get_template("_insight.html.j2").module.insight_card(i) for i in d.insights)
+        text = "\n".join(f"{i.rank}. {i.text} (said on {i.shows} shows)" for i in d.insights)
+        return text, html
+
+    # subscribe, confirm, unsubscribe: the only writes
+
+    def _csrf_pair(self) -> tuple[str, str]:
+        nonce = secrets.token_urlsafe(16)
+        return nonce, signing.sign(self.config, "csrf", nonce)
+
+    def subscribe_form(self, request: Request, message: str | None = None, status: int = 200) -> Response:
+        nonce, token = self._csrf_pair()
+        response = self.form_page(status, "Subscribe to the daily digest", action="/subscribe",
+                             csrf=token, ask_email=True, button="Subscribe",
+                             message=message or "Five insights a day, each with its quotes and a link to the second in the audio.")
+        response.headers["Set-Cookie"] = f"csrf={nonce}; Path=/; HttpOnly; SameSite=Strict"
+        return response
+
+    def subscribe(self, request: Request) -> Response:
+        try:
+            nonce = signing.verify(self.config, "csrf", request.form.get("csrf", ""))
+        except signing.BadToken:
+            nonce = None
+        if not nonce or not secrets.compare_digest(nonce, request.cookies.get("csrf", "")):
+            return self.subscribe_form(request, "The form expired; please try again.", status=403)
+        try:
+            email = validate_address(request.form.get("email", ""))
+        except DeliveryError as exc:
+            return self.subscribe_form(request, str(exc), status=400)
+        self.store.add_subscriber(email, status="pending")
+        link = f"{self.config['web.base_url'].rstrip('/')}/confirm/{signing.sign(self.config, 'confirm', email)}"
+        try:
+            send_confirmation(self.config, email, link)
+        except DigestError as exc:
+            log.warning("confirmation mail to %s failed: %s", email, exc)
+            return self.form_page(503, "Try again later",
+                             message="We could not send the confirmation mail just now.")
+        return self.form_page(200, "Check your inbox",
+                         message=f"We sent a confirmation link to {email}.")
+
+    def confirm_form(self, request: Request, token: str) -> Response:
+        email = signing.verify(self.config, "confirm", token)
+        return self.form_page(200, "Confirm your subscription", action=f"/confirm/{token}",
+                         message=f"Send the daily digest to {email}?", button="Confirm subscription")
+
+    def confirm(self, request: Request, token: str) -> Response:
+        email = signing.verify(self.config, "confirm", token)
+        self.store.add_subscriber(email, status="active")
+        return self.form_page(200, "You are subscribed",
+                         message=f"The next digest goes to {email}.")
+
+    def unsubscribe_form(self, request: Request, token: str) -> Response:
+        email = signing.verify(self.config, "unsubscribe", token)
+        return self.form_page(200, "Unsubscribe", action=f"/unsubscribe/{token}",
+                         message=f"Stop sending the daily digest to {email}?", button="Unsubscribe", one_click=True)
+
+    def unsubscribe(self, request: Request, token: str) -> Response:
+        """RFC 8058 one-click: a POST to the link itself; the signed token is the authority."""
+        email = signing.verify(self.config, "unsubscribe", token)
+        try:
+            self.store.set_subscriber_status(email, "unsubscribed")
+        except NotFoundError:
+            pass  # already removed: unsubscribing is still done
+        return self.form_page(200, "Unsubscribed", message=f"{email} will get no more mail.")
+
+
+class _LockedEmbedder:
+    """Serialises a shared embedding model across request threads."""
+
+    def __init__(self, embedder, lock: threading.Lock):
+        self.inner, self.lock = embedder, threading.Lock()
+        self.model_id = embedder.model_id
+
+    def embed(self, texts):
+        with self.lock:
+            return self.inner.embed(texts)
+
+
+def _date(value: str | None) -> str | None:
+    try:
+        return Date.fromisoformat(value).isoformat() if value else None
+    except ValueError:
+        return None
+
+
+def _title(d) -> str:
+    return f"Top {len(d.insights)} podcast insights — {render.long_date(d.date)}"
+
+
+def send_confirmation(config: Config, email: str, link: str) -> None:
+    """The double opt-in mail with its signed confirmation link (SMTP or the outbox)."""
+    from email.message import EmailMessage
+    from email.policy import SMTP as SMTP_POLICY
+
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["Subject"] = "Confirm your daily podcast digest"
+    message["From"] = validate_address(config["mail.from"])
+    message["To"] = email
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message.set_content(f"Confirm your subscription to the daily podcast digest:\n\n{link}\n\n"
+                        "If you did not ask for this, ignore this mail.\n")
+    with sender_for(config) as sender:
+        sender.send(message, "confirmations")
+
+
+def make_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
+    """A threaded HTTP server for the archive, not yet serving."""
+    app = App(config)
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "digest"
+        sys_version = ""
+
+        def log_message(self, fmt: str, *args: object) -> None:
+            log.info("%s " + fmt, self.client_address[0], *args)
+
+        def _dispatch(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            form: dict[str, str] = {}
+            if method == "POST":
+                length = min(int(self.headers.get("Content-Length") or 0), _MAX_FORM)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+            cookies = {k: m.value for k, m in SimpleCookie(self.headers.get("Cookie", "")).items()}
+            try:
+                response = app.handle(Request(method, parts.path.rstrip("/") or "/", query, form, cookies))
+            except Exception:  # one bad request must not take the server down
+                log.exception("error serving %s", self.path)
+                response = Response(500, b"internal error", "text/plain")
+            self.send_response(response.status)
+            for k, v in {**SECURITY_HEADERS, "Content-Type": response.content_type,
+                         "Content-Length": str(len(response.body)), **response.headers}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(response.body)
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
