@@ -95,6 +95,7 @@ class Archive:
         queries = fts_queries(query)
         if not queries:
             return []  # nothing but punctuation: nothing to look for
+        vector = self.embedder.embed([query])[0] if any(k in SEMANTIC_KINDS for k in kinds) else None
         for kind in kinds:
             keyword: list[int] = []
             for match in queries:
@@ -102,8 +103,8 @@ class Archive:
                 if keyword:
                     break
             ranked = [keyword]
-            if kind in SEMANTIC_KINDS:
-                ranked.append(self._semantic(kind, self.embedder.embed([query])[0], f, depth))
+            if vector is not None and kind in SEMANTIC_KINDS:
+                ranked.append(self._semantic(kind, vector, f, depth))
             for ids in ranked:
                 for rank_no, row_id in enumerate(ids):
                     scores[(kind, row_id)] = scores.get((kind, row_id), 0.0) + 1.0 / (RRF_K + rank_no + 1)

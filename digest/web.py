@@ -88,12 +88,18 @@ class App:
             self.local.store = Store(self.config.db_path)
         return self.local.store
 
+    def archive_search(self) -> Archive:
+        """This thread's archive, which keeps its vector indexes loaded between requests."""
+        if not hasattr(self.local, "archive"):
+            self.local.archive = Archive(self.config, self.store, self.embedder())
+        return self.local.archive
+
     def embedder(self):
         with self.lock:
             if self._embedder is None:
                 from digest.embed import get_embedder
 
-                self._embedder = _LockedEmbedder(get_embedder(self.config), self.lock)
+                self._embedder = _LockedEmbedder(get_embedder(self.config))
             return self._embedder
 
     def handle(self, request: Request) -> Response:
@@ -167,7 +173,7 @@ class App:
         f = Filters(kind if kind in KINDS else None, request.query.get("show") or None,
                     _date(request.query.get("since")), _date(request.query.get("until")),
                     limit=min(100, int(request.query.get("limit", "20") or 20) if request.query.get("limit", "").isdigit() else 20))
-        hits = Archive(self.config, self.store, self.embedder()).search(q, f) if q else []
+        hits = self.archive_search().search(q, f) if q else []
         return q, f, hits
 
     def search_page(self, request: Request) -> Response:
@@ -283,7 +289,7 @@ class App:
 class _LockedEmbedder:
     """Serialises a shared embedding model across request threads."""
 
-    def __init__(self, embedder, lock: threading.Lock):
+    def __init__(self, embedder):
         self.inner, self.lock = embedder, threading.Lock()
         self.model_id = embedder.model_id
 
