@@ -303,7 +303,9 @@ def search(app: App, query: str, kind: str | None, show: str | None, since: str 
     from digest.archive import Archive, Filters
 
     filters = Filters(kind, show, _check_date(since) if since else None, _check_date(until) if until else None, limit)
-    hits = Archive(app.config, app.store).search(query, filters)
+    from digest.embed import get_embedder
+
+    hits = Archive(app.config, app.store, get_embedder(app.config, fast_start=True)).search(query, filters)
     if as_json:
         _emit_json(hits)
         return

@@ -567,8 +567,8 @@ class Store:
     def index_key(self, kind: str) -> str:
         """Changes whenever the rows a vector index covers change."""
         table = "insights" if kind == "insight" else "claims"
-        row = self.db.execute(f"SELECT COUNT(*), MAX(id), (SELECT COUNT(*) FROM embeddings) FROM {table}").fetchone()
-        return f"{kind}:{row[0]}:{row[1]}:{row[2]}"
+        row = self.db.execute(f"SELECT MAX(id), (SELECT MAX(rowid) FROM embeddings) FROM {table}").fetchone()
+        return f"{kind}:{row[0]}:{row[1]}"
 
     # archive pages
 

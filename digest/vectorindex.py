@@ -32,15 +32,33 @@ def load_or_build(path: Path, key: str, build: Callable[[], tuple[np.ndarray, np
         except (ValueError, KeyError, RuntimeError) as exc:
             log.warning("index %s is unreadable (%s); rebuilding it from the store", path, exc)
     ids, vectors = build()
-    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 384
-    index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    index = _new_index(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     faiss.write_index(index, str(tmp))
     os.replace(tmp, path)
     meta.write_text(json.dumps({"key": key, "rows": int(index.ntotal)}))
+    return index
+
+
+LARGE = 100_000  # from here on, an exact scan costs more than the 50 ms a search may take
+
+
+def _new_index(vectors: np.ndarray, ids: np.ndarray):
+    """Exact inner product for small sets; IVF-PQ (compact, ~1 ms a query) for large ones."""
+    import faiss
+
+    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 384
+    if len(ids) < LARGE:
+        index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    else:
+        nlist = int(4 * np.sqrt(len(ids)))
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
+        index.train(sample)
+        index.nprobe = 16
+    if len(ids):
+        index.add_with_ids(vectors, ids)
     return index
 
 
