@@ -446,9 +446,15 @@ def _clock(seconds: float) -> str:
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--markdown", is_flag=True, help="Print the settings table of the README.")
 @pass_app
-def config_cmd(app: App, as_json: bool) -> None:
+def config_cmd(app: App, as_json: bool, markdown: bool) -> None:
     """Show every setting, its value and where the value came from."""
+    if markdown:
+        from digest.config import markdown_table
+
+        click.echo(markdown_table(), nl=False)
+        return
     cfg = app.config
     rows = [{"name": s.name, "value": cfg[s.name], "source": cfg.source(s.name), "env": s.env, "help": s.help}
             for s in SETTINGS]

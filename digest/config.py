@@ -180,3 +180,12 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     config = Config(home=home, values=values)
     config._file_values = frozenset(file_values)
     return config
+
+
+def markdown_table() -> str:
+    """The settings table of the README, generated from :data:`SETTINGS`."""
+    rows = ["| Setting | Environment variable | Default | What it does |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f'"{s.default}"' if isinstance(s.default, str) else repr(s.default).lower()
+        rows.append(f"| `{s.name}` | `{s.env}` | `{default}` | {s.help} |")
+    return "\n".join(rows) + "\n"
