@@ -16,8 +16,8 @@ import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -68,8 +68,11 @@ def _slug(show: str) -> str:
 def _vtt(lines: list[Line]) -> str:
     cues = ["WEBVTT", ""]
     for i, line in enumerate(lines):
-        cues += [f"00:{i * 10 // 60:02d}:{i * 10 % 60:02d}.000 --> 00:{(i * 10 + 9) // 60:02d}:{(i * 10 + 9) % 60:02d}.000",
-                 line.text, ""]
+        cues += [
+            f"00:{i * 10 // 60:02d}:{i * 10 % 60:02d}.000 --> 00:{(i * 10 + 9) // 60:02d}:{(i * 10 + 9) % 60:02d}.000",
+            line.text,
+            "",
+        ]
     return "\n".join(cues)
 
 
@@ -79,19 +82,21 @@ def write_feeds(days: list[dict], upto: int, media: Path, feeds_dir: Path, audio
     for n, day in enumerate(days[:upto]):
         for ep in day["episode"]:
             slug = f"{_slug(ep['show'])}-d{n + 1}"
-            when = format_datetime(datetime.fromisoformat(day["date"]).replace(hour=6, tzinfo=timezone.utc))
+            when = format_datetime(datetime.fromisoformat(day["date"]).replace(hour=6, tzinfo=UTC))
             if audio:
                 path = media / f"{slug}.mp3"
                 if not path.exists():
                     from speech import synthesize
 
                     synthesize("\n".join(line.text for line in ep["parsed"]), path)
-                extra = f"<enclosure url={quoteattr(path.as_uri())} type=\"audio/mpeg\" length=\"1\"/>"
+                extra = f'<enclosure url={quoteattr(path.as_uri())} type="audio/mpeg" length="1"/>'
             else:
                 path = media / f"{slug}.vtt"
                 path.write_text(_vtt(ep["parsed"]))
-                extra = (f"<podcast:transcript url={quoteattr(path.as_uri())} type=\"text/vtt\"/>"
-                         f"<enclosure url=\"https://cdn.invalid/{slug}.mp3\" type=\"audio/mpeg\" length=\"1\"/>")
+                extra = (
+                    f'<podcast:transcript url={quoteattr(path.as_uri())} type="text/vtt"/>'
+                    f'<enclosure url="https://cdn.invalid/{slug}.mp3" type="audio/mpeg" length="1"/>'
+                )
             shows.setdefault(ep["show"], []).append(
                 f"<item><title>{escape(ep['title'])}</title><guid>{slug}</guid><pubDate>{when}</pubDate>{extra}</item>"
             )
@@ -112,7 +117,9 @@ def _words(text: str) -> set[str]:
 
 def match_line(statement: str, lines: list[Line]) -> Line:
     """The labelled line an insight statement came from: the largest word overlap."""
-    return max(lines, key=lambda line: len(_words(statement) & _words(line.text)) / len(_words(statement) | _words(line.text)))
+    return max(
+        lines, key=lambda line: len(_words(statement) & _words(line.text)) / len(_words(statement) | _words(line.text))
+    )
 
 
 def score_day(day: dict, digest, sent_themes: set[str]) -> DayResult:
@@ -154,8 +161,9 @@ def evaluate(audio: bool = False, work: Path | None = None, transcriber=None, em
         for n, day in enumerate(days, 1):
             for path in write_feeds(days, n, media, feeds_dir, audio):
                 store.add_feed(path.as_uri())
-            report = pipeline.run(config, store, date=day["date"], quiet=True, transcriber=transcriber,
-                                  embedder=embedder)
+            report = pipeline.run(
+                config, store, date=day["date"], quiet=True, transcriber=transcriber, embedder=embedder
+            )
             assert not report.failed, report.failed
             result = score_day(day, report.digest, sent)
             sent |= result.themes
@@ -171,8 +179,10 @@ def main() -> None:
     results = evaluate(audio=args.audio)
     print(f"insight evaluation ({'audio: espeak-ng + tiny.en' if args.audio else 'text transcripts'})")
     for r in results:
-        print(f"\n{r.date}: recall {r.recall:.2f} ({len(r.themes & r.planted)}/{len(r.planted)} planted themes)"
-              f"  junk {r.junk}  duplicates {r.duplicates}  stale {r.stale}")
+        print(
+            f"\n{r.date}: recall {r.recall:.2f} ({len(r.themes & r.planted)}/{len(r.planted)} planted themes)"
+            f"  junk {r.junk}  duplicates {r.duplicates}  stale {r.stale}"
+        )
         for n, (label, statement) in enumerate(zip(r.found, r.statements), 1):
             print(f"  {n}. [{label}] {statement}")
 

@@ -30,14 +30,16 @@ def claim_texts(n: int, rng: np.random.Generator) -> list[str]:
     """Real sentences from the corpus transcripts, then splices of two of them, until there are n."""
     sentences = []
     for path in sorted(CORPUS.glob("*")):
-        text = re.sub(r"\\?\[[\d:]+\\?\]|\*\*[^*]+\*\*|<[^>]+>|\d+:\d+:\d+[,.]\d+ --> .*", " ", path.read_text(errors="replace"))
+        text = re.sub(
+            r"\\?\[[\d:]+\\?\]|\*\*[^*]+\*\*|<[^>]+>|\d+:\d+:\d+[,.]\d+ --> .*", " ", path.read_text(errors="replace")
+        )
         sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 8 <= len(s.split()) <= 40]
     sentences = sorted(set(sentences))
     out = list(sentences[:n])
     while len(out) < n:
         a, b = rng.choice(len(sentences), 2, replace=False)
         left, right = sentences[a].split(), sentences[b].split()
-        out.append(" ".join(left[: len(left) // 2] + right[len(right) // 2:]))
+        out.append(" ".join(left[: len(left) // 2] + right[len(right) // 2 :]))
     return out
 
 
@@ -75,8 +77,10 @@ def main() -> None:
             best_ours = min(best_ours, time.perf_counter() - t)
             store.close()
         bare_rate, ours_rate = len(sample) / best_bare, len(sample) / best_ours
-        print(f"embedding {len(sample):,} claims: digest {ours_rate:.0f} claims/s, bare SentenceTransformer.encode "
-              f"{bare_rate:.0f} claims/s, ratio {ours_rate / bare_rate:.2f}")
+        print(
+            f"embedding {len(sample):,} claims: digest {ours_rate:.0f} claims/s, bare SentenceTransformer.encode "
+            f"{bare_rate:.0f} claims/s, ratio {ours_rate / bare_rate:.2f}"
+        )
 
         store = Store(Path(tmp) / "rank.db")
         t = time.perf_counter()
@@ -87,10 +91,14 @@ def main() -> None:
         print(f"reloaded them from the store in {time.perf_counter() - t:.2f} s")
 
         shows, episodes = 20, 400
-        claims = [Claim(i + 1, 1 + i % episodes, 1 + (i % episodes) % shows, text, 10.0 * i, 10.0 * i + 5)
-                  for i, text in enumerate(texts)]
-        info = {e: ClaimInfo(f"Show {1 + (e - 1) % shows}", f"Episode {e}", f"https://cdn.test/{e}.mp3")
-                for e in range(1, episodes + 1)}
+        claims = [
+            Claim(i + 1, 1 + i % episodes, 1 + (i % episodes) % shows, text, 10.0 * i, 10.0 * i + 5)
+            for i, text in enumerate(texts)
+        ]
+        info = {
+            e: ClaimInfo(f"Show {1 + (e - 1) % shows}", f"Episode {e}", f"https://cdn.test/{e}.mp3")
+            for e in range(1, episodes + 1)
+        }
         settings = RankSettings()
         heard = vectors[rng.choice(len(vectors), 2000, replace=False)]
         sent = vectors[rng.choice(len(vectors), 200, replace=False)]
@@ -103,8 +111,10 @@ def main() -> None:
         t = time.perf_counter()
         insights, runners_up = rank(claims, vectors, info, settings, sent=sent, heard=heard)
         ours = time.perf_counter() - t
-        print(f"ranking {len(claims):,} claims: {ours:.2f} s (target <= 5 s); bare FAISS range search {bare:.2f} s, "
-              f"ratio {ours / bare:.1f}x; {len(insights)} insights, {len(runners_up)} runners-up shown")
+        print(
+            f"ranking {len(claims):,} claims: {ours:.2f} s (target <= 5 s); bare FAISS range search {bare:.2f} s, "
+            f"ratio {ours / bare:.1f}x; {len(insights)} insights, {len(runners_up)} runners-up shown"
+        )
         store.close()
 
 

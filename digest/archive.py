@@ -20,21 +20,20 @@ MIN_SEMANTIC = 0.3  # below this cosine similarity a "semantic hit" is noise
 _TOKEN = re.compile(r'"([^"]+)"|([\w]+(?:[\'’]\w+)?)', re.UNICODE)
 
 
-def fts_queries(query: str) -> list[str]:
-    """FTS5 queries for what a user typed: all words first, then any word.
+def fts_query(query: str) -> str | None:
+    """The FTS5 query for what a user typed: every word and quoted phrase, all required.
 
-    Every word and quoted phrase is quoted for FTS5, so operators and punctuation a
-    user types (``NEAR``, ``*``, ``-``, ``AND``, stray quotes) are searched as text,
-    never parsed as syntax. Returns ``[]`` when nothing searchable is left.
+    Each is quoted for FTS5, so operators and punctuation a user types (``NEAR``, ``*``,
+    ``-``, ``AND``, stray quotes) are searched as text, never parsed as syntax. Returns
+    ``None`` when nothing searchable is left. Recall beyond the exact words comes from
+    the semantic half of the search.
     """
     terms = []
     for phrase, word in _TOKEN.findall(query):
         words = re.findall(r"\w+", phrase or word, re.UNICODE)
         if words:
             terms.append('"' + " ".join(words) + '"')
-    if not terms:
-        return []
-    return [" ".join(terms)] if len(terms) == 1 else [" ".join(terms), " OR ".join(terms)]
+    return " ".join(terms) or None
 
 
 @dataclass
@@ -70,8 +69,11 @@ class Archive:
         cached = self._indexes.get(kind)
         if cached and cached[0] == key:
             return cached[1]
-        index = load_or_build(self.config.home / "index" / f"search-{kind}.faiss", key,
-                              lambda: self.store.vector_rows(kind, self.embedder.model_id))
+        index = load_or_build(
+            self.config.home / "index" / f"search-{kind}.faiss",
+            key,
+            lambda: self.store.vector_rows(kind, self.embedder.model_id),
+        )
         self._indexes[kind] = (key, index)
         return index
 
@@ -92,17 +94,12 @@ class Archive:
         kinds = [f.kind] if f.kind else list(KINDS)
         depth = max(50, f.limit * 5)
         scores: dict[tuple[str, int], float] = {}
-        queries = fts_queries(query)
-        if not queries:
+        match = fts_query(query)
+        if match is None:
             return []  # nothing but punctuation: nothing to look for
         vector = self.embedder.embed([query])[0] if any(k in SEMANTIC_KINDS for k in kinds) else None
         for kind in kinds:
-            keyword: list[int] = []
-            for match in queries:
-                keyword = self.store.keyword_search(kind, match, show=f.show, since=f.since, until=f.until, limit=depth)
-                if keyword:
-                    break
-            ranked = [keyword]
+            ranked = [self.store.keyword_search(kind, match, show=f.show, since=f.since, until=f.until, limit=depth)]
             if vector is not None and kind in SEMANTIC_KINDS:
                 ranked.append(self._semantic(kind, vector, f, depth))
             for ids in ranked:

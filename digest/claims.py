@@ -99,7 +99,7 @@ def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def boilerplate_signatures(other_episodes: Iterable[list[Segment]]) -> list[frozenset[str]]:
     """Word sets of the intro and outro sentences of a show's other episodes."""
-    sigs = []
+    sigs: list[frozenset[str]] = []
     for segs in other_episodes:
         parts = [p[0] for p in sentences(segs)]
         edge = parts[:EDGE_SENTENCES] + parts[-EDGE_SENTENCES:]
@@ -107,7 +107,7 @@ def boilerplate_signatures(other_episodes: Iterable[list[Segment]]) -> list[froz
     return sigs
 
 
-def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] = ()) -> str | None:
+def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) -> str | None:
     """The reason a sentence is not a claim, or ``None`` when it is one."""
     words = _words(text)
     if _AD.search(text):

@@ -66,8 +66,12 @@ class DigestGroup(click.Group):
 
 @click.group(cls=DigestGroup)
 @click.version_option(__version__, prog_name="digest")
-@click.option("--home", type=click.Path(path_type=Path), envvar="DIGEST_HOME",
-              help="Data directory (default: $DIGEST_HOME, else the platform's user data dir).")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    envvar="DIGEST_HOME",
+    help="Data directory (default: $DIGEST_HOME, else the platform's user data dir).",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
@@ -79,15 +83,21 @@ def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
 
 def _print_digest_summary(app: App, report) -> None:
     digest = report.digest
-    click.echo(f"Digest {digest.date}: {len(digest.insights)} insights from {digest.episodes_scanned} episodes "
-               f"on {digest.shows_scanned} shows.")
+    click.echo(
+        f"Digest {digest.date}: {len(digest.insights)} insights from {digest.episodes_scanned} episodes "
+        f"on {digest.shows_scanned} shows."
+    )
     for i in digest.insights:
         click.echo(f"  {i.rank}. {i.text}  [{i.shows} shows]")
     delivery = report.delivery
     if delivery is None:
         click.echo("Nothing sent" + (" (dry run)." if report.dry_run else " (no insights today)."))
         return
-    where = f"via {app.config['smtp.host']}" if app.config.smtp_enabled else f"to {app.config.home / 'outbox' / digest.date}"
+    where = (
+        f"via {app.config['smtp.host']}"
+        if app.config.smtp_enabled
+        else f"to {app.config.home / 'outbox' / digest.date}"
+    )
     click.echo(f"Mail: {len(delivery.sent)} sent {where}, {len(delivery.already)} already had it.")
     for email, error in delivery.deferred:
         click.echo(f"  deferred (retried next run): {email}: {error}", err=True)
@@ -119,15 +129,17 @@ def run(app: App, demo: bool, date_: str | None, dry_run: bool, explain: bool, q
     report = pipeline.run(app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run)
     report.dry_run = dry_run
     if as_json:
-        _emit_json({
-            "feeds_polled": report.feeds_polled,
-            "feed_errors": [{"url": u, "error": e} for u, e in report.feed_errors],
-            "new_episodes": report.new_episodes,
-            "transcribed": [e.id for e in report.transcribed],
-            "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
-            "digest": report.digest.to_json(explain=explain) if report.digest else None,
-            "delivery": report.delivery,
-        })
+        _emit_json(
+            {
+                "feeds_polled": report.feeds_polled,
+                "feed_errors": [{"url": u, "error": e} for u, e in report.feed_errors],
+                "new_episodes": report.new_episodes,
+                "transcribed": [e.id for e in report.transcribed],
+                "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
+                "digest": report.digest.to_json(explain=explain) if report.digest else None,
+                "delivery": report.delivery,
+            }
+        )
         return
     if quiet:
         return
@@ -145,8 +157,10 @@ def run(app: App, demo: bool, date_: str | None, dry_run: bool, explain: bool, q
 
 def _print_explain(digest) -> None:
     for i in digest.insights:
-        click.echo(f"  #{i.rank} score {i.score:.3f} = support ({i.shows} shows, {i.episodes} episodes)"
-                   f" × novelty {i.novelty:.2f} × salience {i.salience:.2f}")
+        click.echo(
+            f"  #{i.rank} score {i.score:.3f} = support ({i.shows} shows, {i.episodes} episodes)"
+            f" × novelty {i.novelty:.2f} × salience {i.salience:.2f}"
+        )
     if digest.runners_up:
         click.echo("Runners-up:")
     for r in digest.runners_up:
@@ -195,8 +209,10 @@ def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool) -> None
     digest = app.store.digest(_check_date(date_) if date_ else None)
     only = [app.store.subscriber(email) for email in to] if to else None
     report = deliver(app.config, app.store, digest, only=only, resend=resend)
-    click.echo(f"Digest {digest.date}: {len(report.sent)} sent, {len(report.already)} already had it, "
-               f"{len(report.deferred)} deferred, {len(report.failed)} failed.")
+    click.echo(
+        f"Digest {digest.date}: {len(report.sent)} sent, {len(report.already)} already had it, "
+        f"{len(report.deferred)} deferred, {len(report.failed)} failed."
+    )
     for email, error in report.deferred + report.failed:
         click.echo(f"  {email}: {error}", err=True)
     if report.failed or report.deferred:
@@ -278,8 +294,12 @@ def schedule(app: App) -> None:
     def job() -> None:
         try:
             report = pipeline.run(app.config, app.store, quiet=True)
-            click.echo(f"{report.digest.date}: {len(report.digest.insights)} insights, "
-                       f"{len(report.delivery.sent) if report.delivery else 0} mails sent", err=True)
+            assert report.digest is not None
+            click.echo(
+                f"{report.digest.date}: {len(report.digest.insights)} insights, "
+                f"{len(report.delivery.sent) if report.delivery else 0} mails sent",
+                err=True,
+            )
         except pipeline.RunLocked as exc:
             click.echo(f"skipped: {exc}", err=True)
         except DigestError as exc:
@@ -297,8 +317,16 @@ def schedule(app: App) -> None:
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def search(app: App, query: str, kind: str | None, show: str | None, since: str | None, until: str | None,
-           limit: int, as_json: bool) -> None:
+def search(
+    app: App,
+    query: str,
+    kind: str | None,
+    show: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Search everything said and sent: keyword and semantic hits, fused."""
     from digest.archive import Archive, Filters
 
@@ -326,7 +354,8 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     from digest.web import make_server
 
     server = make_server(app.config, host or app.config["web.host"], port or app.config["web.port"])
-    click.echo(f"Serving the archive on http://{server.server_address[0]}:{server.server_address[1]}/ (Ctrl-C stops)")
+    host_, port_ = server.server_address[:2]
+    click.echo(f"Serving the archive on http://{host_!s}:{port_}/ (Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -362,7 +391,11 @@ def feeds_list(app: App, as_json: bool) -> None:
         _emit_json(rows)
         return
     for f in rows:
-        state = f"ERROR: {f.last_error}" if f.last_error else (f"polled {f.last_polled}" if f.last_polled else "not polled yet")
+        state = (
+            f"ERROR: {f.last_error}"
+            if f.last_error
+            else (f"polled {f.last_polled}" if f.last_polled else "not polled yet")
+        )
         click.echo(f"{f.id:>4}  {f.title or '-'}  {f.url}  [{state}]")
 
 
@@ -429,8 +462,9 @@ def transcript(app: App, episode: int, as_json: bool) -> None:
     ep = app.store.episode(episode)
     segments = app.store.segments(ep.id)
     if as_json:
-        _emit_json({"episode": ep.id, "title": ep.title, "show": ep.show, "source": ep.transcript_source,
-                    "segments": segments})
+        _emit_json(
+            {"episode": ep.id, "title": ep.title, "show": ep.show, "source": ep.transcript_source, "segments": segments}
+        )
         return
     if not segments:
         click.echo(f"Episode {ep.id} has no transcript yet (status: {ep.status.value}).", err=True)
@@ -456,8 +490,10 @@ def config_cmd(app: App, as_json: bool, markdown: bool) -> None:
         click.echo(markdown_table(), nl=False)
         return
     cfg = app.config
-    rows = [{"name": s.name, "value": cfg[s.name], "source": cfg.source(s.name), "env": s.env, "help": s.help}
-            for s in SETTINGS]
+    rows = [
+        {"name": s.name, "value": cfg[s.name], "source": cfg.source(s.name), "env": s.env, "help": s.help}
+        for s in SETTINGS
+    ]
     if as_json:
         _emit_json({"home": str(cfg.home), "settings": rows})
         return

@@ -94,15 +94,11 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
                 return text in {"1", "true", "yes", "on"}
             return kind(text)
         except ValueError:
-            raise ConfigError(
-                f"{source}: {setting.name} expects {kind.__name__}, found {value!r}"
-            ) from None
+            raise ConfigError(f"{source}: {setting.name} expects {kind.__name__}, found {value!r}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(
-            f"{source}: {setting.name} expects {kind.__name__}, found {value!r}"
-        )
+        raise ConfigError(f"{source}: {setting.name} expects {kind.__name__}, found {value!r}")
     return value
 
 
@@ -165,9 +161,7 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
             for key, value in keys.items():
                 name = f"{table}.{key}"
                 if name not in _BY_NAME:
-                    raise ConfigError(
-                        f"{config_file}: unknown setting {name!r}; see `digest config`"
-                    )
+                    raise ConfigError(f"{config_file}: unknown setting {name!r}; see `digest config`")
                 values[name] = _coerce(_BY_NAME[name], value, str(config_file))
                 file_values.add(name)
     for s in SETTINGS:

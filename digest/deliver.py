@@ -101,8 +101,11 @@ class SmtpSender(Sender):
         if security not in {"starttls", "ssl", "none"}:
             raise DeliveryError(f"smtp.security must be starttls, ssl or none, found {security!r}")
         context = ssl.create_default_context()
-        conn = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if security == "ssl"
-                else smtplib.SMTP(host, port, timeout=timeout))
+        conn = (
+            smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            if security == "ssl"
+            else smtplib.SMTP(host, port, timeout=timeout)
+        )
         if security == "starttls":
             conn.starttls(context=context)
         if cfg["smtp.username"]:
@@ -152,7 +155,10 @@ def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, st
     """Subject, HTML and text of one subscriber's email."""
     subject = render.subject(config["mail.subject"], digest)
     html, text = render.email_parts(
-        digest, subject_line=subject, recipient=email, unsubscribe_url=unsubscribe_url(config, email),
+        digest,
+        subject_line=subject,
+        recipient=email,
+        unsubscribe_url=unsubscribe_url(config, email),
         archive_url=f"{config['web.base_url'].rstrip('/')}/digest/{digest.date}",
     )
     return subject, html, text
@@ -201,8 +207,13 @@ def _send_with_retries(sender: Sender, message: EmailMessage, date: str, backoff
 
 
 def deliver(
-    config: Config, store: Store, digest: Digest, *, sender: Sender | None = None,
-    only: list[Subscriber] | None = None, resend: bool = False,
+    config: Config,
+    store: Store,
+    digest: Digest,
+    *,
+    sender: Sender | None = None,
+    only: list[Subscriber] | None = None,
+    resend: bool = False,
 ) -> DeliveryReport:
     """Send the digest to each active subscriber that has not had it.
 
@@ -220,15 +231,19 @@ def deliver(
     """
     report = DeliveryReport()
     subscribers = only if only is not None else store.subscribers("active")
-    with (sender or sender_for(config)) as out:
+    with sender or sender_for(config) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
             message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
             if row is not None and row.status == "sending" and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:
-                    store.record_delivery(digest.date, sub.id, "uncertain",
-                                          error="a run stopped while sending; not resent to avoid a duplicate")
+                    store.record_delivery(
+                        digest.date,
+                        sub.id,
+                        "uncertain",
+                        error="a run stopped while sending; not resent to avoid a duplicate",
+                    )
                     report.uncertain.append(sub.email)
                     continue
                 if arrived:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -54,15 +55,18 @@ class SentenceTransformerEmbedder(Embedder):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.model.get_embedding_dimension()), dtype=np.float32)
+            return np.zeros((0, self.model.get_embedding_dimension() or 384), dtype=np.float32)
         vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
 
-BACKENDS: dict[str, type[Embedder]] = {SentenceTransformerEmbedder.name: SentenceTransformerEmbedder}
+BACKENDS: dict[str, Callable[..., Embedder]] = {SentenceTransformerEmbedder.name: SentenceTransformerEmbedder}
 
 
 def get_embedder(config: Config, backend: str = "sentence-transformers", fast_start: bool = False) -> Embedder:

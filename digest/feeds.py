@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import feedparser
@@ -46,8 +46,15 @@ _TRACKING_PREFIX = re.compile(
     r")",
     re.IGNORECASE,
 )
-_TRANSCRIPT_RANK = {"application/json": 0, "text/vtt": 1, "application/x-subrip": 2,
-                    "application/srt": 2, "text/srt": 2, "text/html": 3, "text/plain": 4}
+_TRANSCRIPT_RANK = {
+    "application/json": 0,
+    "text/vtt": 1,
+    "application/x-subrip": 2,
+    "application/srt": 2,
+    "text/srt": 2,
+    "text/html": 3,
+    "text/plain": 4,
+}
 
 
 def normalize_enclosure_url(url: str) -> str:
@@ -103,7 +110,7 @@ def _iso(struct: time.struct_time | None) -> str | None:
         stamp = calendar.timegm(struct)
     except (OverflowError, ValueError):
         return None
-    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _enclosure(entry: feedparser.FeedParserDict) -> tuple[str | None, str | None]:
@@ -138,9 +145,11 @@ def raw_transcript_links(body: bytes) -> dict[str, list[TranscriptLink]]:
         for attrs in tag.findall(item):
             values = dict(re.findall(r'([\w:-]+)\s*=\s*["\']([^"\']*)["\']', attrs))
             if values.get("url"):
-                links.append(TranscriptLink(html.unescape(values["url"]),
-                                            values.get("type", "text/plain").lower(),
-                                            values.get("language")))
+                links.append(
+                    TranscriptLink(
+                        html.unescape(values["url"]), values.get("type", "text/plain").lower(), values.get("language")
+                    )
+                )
         if not links:
             continue
         links.sort(key=lambda t: _TRANSCRIPT_RANK.get(t.type, 9))
@@ -159,8 +168,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
     if not parsed.entries and not parsed.feed.get("title"):
         cause = parsed.get("bozo_exception")
         raise FeedError(
-            f"{url}: expected an RSS or Atom feed, found nothing recoverable"
-            + (f" ({cause})" if cause else "")
+            f"{url}: expected an RSS or Atom feed, found nothing recoverable" + (f" ({cause})" if cause else "")
         )
     links = raw_transcript_links(body)
     episodes = []
@@ -199,8 +207,9 @@ class PollResult:
 
 def _download(http: httpx.Client, feed: Feed, first_poll: bool) -> tuple[net.FeedResponse, ParsedFeed | None]:
     try:
-        response = net.get_feed(http, feed.url, None if first_poll else feed.etag,
-                                None if first_poll else feed.modified)
+        response = net.get_feed(
+            http, feed.url, None if first_poll else feed.etag, None if first_poll else feed.modified
+        )
     except httpx.TimeoutException:
         raise FeedError(f"{feed.url}: timed out") from None
     except httpx.HTTPStatusError as exc:
@@ -245,12 +254,13 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
     feeds = store.feeds() if feeds is None else feeds
     first = {f.id: f.last_polled is None or not store.episodes(feed_id=f.id, limit=1) for f in feeds}
     results = []
-    with net.client(config["feeds.timeout"]) as http, ThreadPoolExecutor(
-        max_workers=max(1, config["feeds.concurrency"])
-    ) as pool:
+    with (
+        net.client(config["feeds.timeout"]) as http,
+        ThreadPoolExecutor(max_workers=max(1, config["feeds.concurrency"])) as pool,
+    ):
         futures = {f.id: pool.submit(_download, http, f, first[f.id]) for f in feeds}
         for feed in feeds:
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
                 response, parsed = futures[feed.id].result()
             except FeedError as exc:
@@ -264,8 +274,12 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 continue
             new = store_episodes(store, feed, parsed, config["feeds.initial_episodes"] if first[feed.id] else None)
             store.record_poll(
-                feed.id, polled_at=now, title=parsed.title, etag=response.etag,
-                modified=response.modified, new_url=parsed.new_feed_url or response.moved_to,
+                feed.id,
+                polled_at=now,
+                title=parsed.title,
+                etag=response.etag,
+                modified=response.modified,
+                new_url=parsed.new_feed_url or response.moved_to,
             )
             results.append(PollResult(store.feed(feed.id), new_episodes=new))
     return results

@@ -122,12 +122,15 @@ def _describe(chunk: bytes) -> str:
     return f"unknown bytes {chunk[:8]!r}"
 
 
-def fetch_transcript(http: httpx.Client, episode: Episode, retries: int, backoff: float) -> tuple[list[Segment], str] | None:
+def fetch_transcript(
+    http: httpx.Client, episode: Episode, retries: int, backoff: float
+) -> tuple[list[Segment], str] | None:
     """The first publisher transcript that downloads and parses, best format first, with its type.
 
     Returns ``None`` when the episode has none that works, so the caller falls back to ASR.
     """
     for link in episode.transcripts:
+
         def get(url: str = link.url) -> str:
             if (path := net.local_path(url)) is not None:
                 return path.read_text(encoding="utf-8", errors="replace")

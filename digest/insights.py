@@ -30,8 +30,10 @@ def extract_pending(store: Store) -> int:
 
 def rank_settings(config: Config) -> RankSettings:
     return RankSettings(
-        top_k=config["rank.top_k"], min_shows=config["rank.min_shows"],
-        cluster_threshold=config["rank.cluster_threshold"], novelty_threshold=config["rank.novelty_threshold"],
+        top_k=config["rank.top_k"],
+        min_shows=config["rank.min_shows"],
+        cluster_threshold=config["rank.cluster_threshold"],
+        novelty_threshold=config["rank.novelty_threshold"],
         diversity=config["rank.diversity"],
     )
 

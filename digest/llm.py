@@ -35,8 +35,12 @@ def messages(insight: Insight) -> list[dict[str, str]]:
     env = _templates()
     return [
         {"role": "system", "content": env.get_template("rewrite_system.md.j2").render().strip()},
-        {"role": "user", "content": env.get_template("rewrite_user.md.j2").render(
-            shows=insight.show_names, quotes=insight.quotes).strip()},
+        {
+            "role": "user",
+            "content": env.get_template("rewrite_user.md.j2")
+            .render(shows=insight.show_names, quotes=insight.quotes)
+            .strip(),
+        },
     ]
 
 

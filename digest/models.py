@@ -212,8 +212,11 @@ class Digest:
                         {"text": q.text, "show": q.show, "episode": q.episode, "start": q.start, "url": q.url}
                         for q in i.quotes
                     ],
-                    **({"statement": i.statement, "salience": round(i.salience, 3), "score": round(i.score, 3)}
-                       if explain else {}),
+                    **(
+                        {"statement": i.statement, "salience": round(i.salience, 3), "score": round(i.score, 3)}
+                        if explain
+                        else {}
+                    ),
                 }
                 for i in self.insights
             ],

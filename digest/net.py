@@ -61,8 +61,12 @@ def get_feed(http: httpx.Client, url: str, etag: str | None, modified: str | Non
         tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # finer than Last-Modified's whole seconds
         if etag == tag:
             return FeedResponse(not_modified=True, etag=etag, modified=modified)
-        return FeedResponse(not_modified=False, body=path.read_bytes(), etag=tag,
-                            modified=email.utils.formatdate(stat.st_mtime, usegmt=True))
+        return FeedResponse(
+            not_modified=False,
+            body=path.read_bytes(),
+            etag=tag,
+            modified=email.utils.formatdate(stat.st_mtime, usegmt=True),
+        )
     headers = {}
     if etag:
         headers["If-None-Match"] = etag

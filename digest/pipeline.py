@@ -6,7 +6,7 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from digest import audio, feeds, fetch, net
 from digest.config import Config
-from digest.errors import DigestError
 from digest.deliver import DeliveryReport, deliver
 from digest.embed import Embedder
+from digest.errors import DigestError
 from digest.insights import build_digest
 from digest.models import Digest, Episode, Status
 from digest.store import Store
@@ -75,17 +75,25 @@ class _Progress:
         self.enabled = not quiet and sys.stderr.isatty()
 
     @contextmanager
-    def episode(self, episode: Episode, path: Path) -> Iterator[callable]:
+    def episode(self, episode: Episode, path: Path) -> Iterator[Callable[[float], None]]:
         if not self.enabled:
             yield lambda done: None
             return
         from tqdm import tqdm
 
         total = audio.duration(path)
-        with tqdm(total=round(total, 1) if total else None, unit="s", unit_scale=True,
-                  desc=episode.title[:40], file=sys.stderr, leave=False) as bar:
+        with tqdm(
+            total=round(total, 1) if total else None,
+            unit="s",
+            unit_scale=True,
+            desc=episode.title[:40],
+            file=sys.stderr,
+            leave=False,
+        ) as bar:
+
             def update(done: float) -> None:
                 bar.update(round(done - bar.n, 1))
+
             yield update
 
 
@@ -115,9 +123,12 @@ class Ingest:
         if not episode.enclosure_url:
             raise fetch.FetchError("no audio enclosure and no usable publisher transcript")
         path, sha = fetch.download_audio(
-            http, episode.enclosure_url, self.audio_dir,
+            http,
+            episode.enclosure_url,
+            self.audio_dir,
             max_bytes=cfg["fetch.max_audio_mb"] * 1024 * 1024,
-            retries=cfg["fetch.retries"], backoff=cfg["fetch.backoff"],
+            retries=cfg["fetch.retries"],
+            backoff=cfg["fetch.backoff"],
         )
         self.store.mark_fetched(episode.id, str(path), sha)
         episode.audio_path, episode.audio_sha256 = str(path), sha

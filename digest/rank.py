@@ -13,7 +13,10 @@ VERBATIM = 0.85  # claims this close across shows are one script read everywhere
 # paraphrases of one point by different people measure 0.45-0.75 with MiniLM
 MIN_SALIENCE = 0.3
 MAX_RUNNERS_UP = 20
-_NUMBER_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred|thousand|million|billion|percent|half|double|twice)\b"
+_NUMBER_WORDS = (
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred|thousand"
+    r"|million|billion|percent|half|double|twice)\b"
+)
 _DANGLING = re.compile(r"^\W*(?:and|but|so|because|which|that|or|also|then|plus)\b", re.IGNORECASE)
 _CONTEXTUAL = re.compile(r"^\W*(?:it|this|they|these|those|that|he|she|them|their|there)\b", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|mine)\b", re.IGNORECASE)
@@ -95,7 +98,7 @@ def cluster(vectors: np.ndarray, threshold: float, order_key: list[float]) -> li
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     lims, _, ids = index.range_search(vectors, threshold)
-    neighbours = [ids[lims[i]:lims[i + 1]] for i in range(n)]
+    neighbours = [ids[lims[i] : lims[i + 1]] for i in range(n)]
     order = sorted(range(n), key=lambda i: (-len(neighbours[i]), -order_key[i], i))
     assigned = np.zeros(n, dtype=bool)
     groups = []
@@ -168,11 +171,13 @@ def rank(
             c.rejected = f"not a self-contained claim (salience {c.salience:.2f})"
         clusters.append(c)
 
-    candidates = sorted((c for c in clusters if not c.rejected),
-                        key=lambda c: (-c.score, claims[c.representative].text))
+    candidates = sorted(
+        (c for c in clusters if not c.rejected), key=lambda c: (-c.score, claims[c.representative].text)
+    )
     chosen: list[Cluster] = []
     top = candidates[0].score if candidates else 1.0
     while candidates and len(chosen) < settings.top_k:
+
         def mmr(c: Cluster) -> float:
             overlap = max((float(c.centroid @ s.centroid) for s in chosen), default=0.0)
             return settings.diversity * c.score / top - (1 - settings.diversity) * overlap
@@ -208,13 +213,29 @@ def _insight(rank_no: int, c: Cluster, claims: list[Claim], vectors: np.ndarray,
             if pass_no == 0 and where.show in seen_shows:
                 continue
             seen_shows.add(where.show)
-            quotes.append(Quote(claims[m].text, where.show, where.episode, claims[m].start,
-                                audio_link(where.audio_url, claims[m].start), claims[m].id))
+            quotes.append(
+                Quote(
+                    claims[m].text,
+                    where.show,
+                    where.episode,
+                    claims[m].start,
+                    audio_link(where.audio_url, claims[m].start),
+                    claims[m].id,
+                )
+            )
     statement = claims[c.representative].text
     return Insight(
-        rank=rank_no, text=statement, statement=statement, shows=c.shows, episodes=c.episodes,
-        novelty=round(c.novelty, 4), salience=c.salience, score=round(c.score, 4), quotes=quotes,
-        claim_ids=[claims[m].id for m in c.members], show_names=c.show_names,
+        rank=rank_no,
+        text=statement,
+        statement=statement,
+        shows=c.shows,
+        episodes=c.episodes,
+        novelty=round(c.novelty, 4),
+        salience=c.salience,
+        score=round(c.score, 4),
+        quotes=quotes,
+        claim_ids=[claims[m].id for m in c.members],
+        show_names=c.show_names,
     )
 
 

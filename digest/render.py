@@ -40,11 +40,19 @@ def subject(template: str, digest: Digest) -> str:
     return " ".join(text.split())
 
 
-def email_parts(digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str,
-                archive_url: str) -> tuple[str, str]:
+def email_parts(
+    digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str, archive_url: str
+) -> tuple[str, str]:
     """The HTML and plain-text bodies of one subscriber's email."""
     env = environment()
     preheader = digest.insights[0].text if digest.insights else "Nothing new today."
-    context = dict(digest=digest, subject=subject_line, recipient=recipient, unsubscribe_url=unsubscribe_url,
-                   archive_url=archive_url, date_long=long_date(digest.date), preheader=preheader)
+    context = dict(
+        digest=digest,
+        subject=subject_line,
+        recipient=recipient,
+        unsubscribe_url=unsubscribe_url,
+        archive_url=archive_url,
+        date_long=long_date(digest.date),
+        preheader=preheader,
+    )
     return env.get_template("digest.html.j2").render(context), env.get_template("digest.txt.j2").render(context)

@@ -35,8 +35,9 @@ def serve_forever(config: Config, job: Callable[[], None]) -> None:
 
     cron = trigger(config)
     scheduler = BlockingScheduler(timezone=config["schedule.timezone"])
-    scheduler.add_job(job, cron, id="digest-run", coalesce=True, max_instances=1,
-                      misfire_grace_time=6 * 3600, replace_existing=True)
+    scheduler.add_job(
+        job, cron, id="digest-run", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600, replace_existing=True
+    )
 
     def stop(signum: int, _frame: object) -> None:
         log.warning("received %s; stopping after the current run", signal.Signals(signum).name)

@@ -5,16 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import asdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from digest.errors import NotFoundError
 from digest.migrations import MIGRATIONS
-from digest.models import Claim, Delivery, Digest, Episode, Hit, Subscriber, Feed, Insight, Quote, RunnerUp, Segment, Status, TranscriptLink
+from digest.models import (
+    Claim,
+    Delivery,
+    Digest,
+    Episode,
+    Feed,
+    Hit,
+    Insight,
+    Quote,
+    RunnerUp,
+    Segment,
+    Status,
+    Subscriber,
+    TranscriptLink,
+)
 
 _EPISODE_COLUMNS = (
     "e.id, e.feed_id, e.title, e.guid, e.published, e.enclosure_url, e.enclosure_type, "
@@ -88,8 +102,7 @@ class Store:
     def feed(self, ref: str | int) -> Feed:
         """A feed by id or URL."""
         row = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds "
-            "WHERE id = ? OR url = ?",
+            "SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds WHERE id = ? OR url = ?",
             (ref if str(ref).isdigit() else -1, str(ref)),
         ).fetchone()
         if row is None:
@@ -97,9 +110,7 @@ class Store:
         return Feed(*row)
 
     def feeds(self) -> list[Feed]:
-        rows = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds ORDER BY id"
-        )
+        rows = self.db.execute("SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds ORDER BY id")
         return [Feed(*r) for r in rows]
 
     def remove_feed(self, ref: str | int) -> Feed:
@@ -181,8 +192,7 @@ class Store:
                 [(episode.feed_id, k, episode_id) for k in keys],
             )
             db.executemany(
-                "INSERT OR IGNORE INTO transcript_links (episode_id, url, type, language) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO transcript_links (episode_id, url, type, language) VALUES (?, ?, ?, ?)",
                 [(episode_id, t.url, t.type, t.language) for t in episode.transcripts],
             )
         return created
@@ -204,10 +214,22 @@ class Store:
                 links.setdefault(link[0], []).append(TranscriptLink(link[1], link[2], link[3]))
         return [
             Episode(
-                id=r[0], feed_id=r[1], title=r[2], guid=r[3], published=r[4],
-                enclosure_url=r[5], enclosure_type=r[6], link=r[7], status=Status(r[8]),
-                attempts=r[9], error=r[10], audio_path=r[11], audio_sha256=r[12],
-                transcript_source=r[13], show=r[14], transcripts=links.get(r[0], []),
+                id=r[0],
+                feed_id=r[1],
+                title=r[2],
+                guid=r[3],
+                published=r[4],
+                enclosure_url=r[5],
+                enclosure_type=r[6],
+                link=r[7],
+                status=Status(r[8]),
+                attempts=r[9],
+                error=r[10],
+                audio_path=r[11],
+                audio_sha256=r[12],
+                transcript_source=r[13],
+                show=r[14],
+                transcripts=links.get(r[0], []),
             )
             for r in rows
         ]
@@ -215,7 +237,8 @@ class Store:
     def episodes(
         self, status: Status | None = None, feed_id: int | None = None, limit: int | None = None
     ) -> list[Episode]:
-        clauses, params = ["1"], []
+        clauses: list[str] = ["1"]
+        params: list[object] = []
         if status is not None:
             clauses.append("e.status = ?")
             params.append(status.value)
@@ -290,7 +313,6 @@ class Store:
                 (audio_sha256, model, json.dumps([[s.start, s.end, s.text] for s in segments])),
             )
 
-
     # claims and embeddings
 
     def save_claims(self, episode_id: int, claims: list[Claim]) -> list[Claim]:
@@ -336,7 +358,7 @@ class Store:
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
         for i in range(0, len(unique), 900):
-            batch = unique[i:i + 900]
+            batch = unique[i : i + 900]
             rows = self.db.execute(
                 f"SELECT sha256, vector FROM embeddings WHERE model = ? AND sha256 IN ({','.join('?' * len(batch))})",
                 (model, *batch),
@@ -359,15 +381,30 @@ class Store:
             db.execute("DELETE FROM digests WHERE date = ?", (digest.date,))
             db.execute(
                 "INSERT INTO digests (date, episodes_scanned, shows_scanned, runners_up) VALUES (?, ?, ?, ?)",
-                (digest.date, digest.episodes_scanned, digest.shows_scanned,
-                 json.dumps([asdict(r) for r in digest.runners_up])),
+                (
+                    digest.date,
+                    digest.episodes_scanned,
+                    digest.shows_scanned,
+                    json.dumps([asdict(r) for r in digest.runners_up]),
+                ),
             )
             for i in digest.insights:
                 cur = db.execute(
                     "INSERT INTO insights (date, rank, text, statement, shows, episodes, novelty, salience, score, "
                     "show_names, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
-                    (digest.date, i.rank, i.text, i.statement, i.shows, i.episodes, i.novelty, i.salience,
-                     i.score, json.dumps(i.show_names), i.text),
+                    (
+                        digest.date,
+                        i.rank,
+                        i.text,
+                        i.statement,
+                        i.shows,
+                        i.episodes,
+                        i.novelty,
+                        i.salience,
+                        i.score,
+                        json.dumps(i.show_names),
+                        i.text,
+                    ),
                 )
                 quote_rank = {q.claim_id: n for n, q in enumerate(i.quotes, 1)}
                 db.executemany(
@@ -387,18 +424,24 @@ class Store:
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no digest for {date}" if date else "no digest yet; run `digest run` first")
-        digest = Digest(row[0], episodes_scanned=row[1], shows_scanned=row[2],
-                        runners_up=[RunnerUp(**r) for r in json.loads(row[3])])
+        digest = Digest(
+            row[0],
+            episodes_scanned=row[1],
+            shows_scanned=row[2],
+            runners_up=[RunnerUp(**r) for r in json.loads(row[3])],
+        )
         for r in self.db.execute(
             "SELECT id, rank, text, statement, shows, episodes, novelty, salience, score, show_names "
-            "FROM insights WHERE date = ? ORDER BY rank", (digest.date,)
+            "FROM insights WHERE date = ? ORDER BY rank",
+            (digest.date,),
         ).fetchall():
             insight = Insight(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], show_names=json.loads(r[9]))
             for claim_id, quote_rank, text, start, show, title, url in self.db.execute(
                 "SELECT c.id, ic.quote_rank, c.text, c.start, f.title, e.title, e.enclosure_url "
                 "FROM insight_claims ic JOIN claims c ON c.id = ic.claim_id JOIN episodes e ON e.id = c.episode_id "
                 "JOIN feeds f ON f.id = e.feed_id WHERE ic.insight_id = ? ORDER BY ic.quote_rank IS NULL, "
-                "ic.quote_rank, c.id", (r[0],)
+                "ic.quote_rank, c.id",
+                (r[0],),
             ):
                 insight.claim_ids.append(claim_id)
                 if quote_rank is not None:
@@ -439,7 +482,9 @@ class Store:
             elif row[0] != status and not (row[0] == "active" and status == "pending"):
                 db.execute(
                     "UPDATE subscribers SET status = ?, changed = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
-                    "WHERE email = ?", (status, email))
+                    "WHERE email = ?",
+                    (status, email),
+                )
             else:
                 return self.subscriber(email), False
         return self.subscriber(email), True
@@ -481,7 +526,8 @@ class Store:
         rows = self.db.execute(
             "SELECT d.date, d.subscriber_id, s.email, d.status, d.attempts, d.message_id, d.error "
             "FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
-            "WHERE ? IS NULL OR d.date = ? ORDER BY d.date DESC, s.email", (date, date),
+            "WHERE ? IS NULL OR d.date = ? ORDER BY d.date DESC, s.email",
+            (date, date),
         )
         return [Delivery(*r) for r in rows]
 
@@ -489,8 +535,16 @@ class Store:
         found = [d for d in self.deliveries(date) if d.subscriber_id == subscriber_id]
         return found[0] if found else None
 
-    def record_delivery(self, date: str, subscriber_id: int, status: str, *, message_id: str | None = None,
-                        error: str | None = None, attempt: bool = False) -> None:
+    def record_delivery(
+        self,
+        date: str,
+        subscriber_id: int,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: str | None = None,
+        attempt: bool = False,
+    ) -> None:
         """Move a ledger row to ``status``; ``attempt`` counts a new try. Committed at once."""
         with self.transaction() as db:
             db.execute(
@@ -508,23 +562,35 @@ class Store:
         "claim": ("claims", "claims_fts", "x.episode_id"),
     }
 
-    def keyword_search(self, kind: str, match: str, *, show: str | None = None, since: str | None = None,
-                       until: str | None = None, limit: int = 50) -> list[int]:
+    def keyword_search(
+        self,
+        kind: str,
+        match: str,
+        *,
+        show: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+    ) -> list[int]:
         """Row ids whose text matches an FTS5 query, best BM25 first, within the filters."""
         if kind == "insight":
-            sql = ("SELECT x.id FROM insights_fts JOIN insights x ON x.id = insights_fts.rowid "
-                   "WHERE insights_fts MATCH ? AND (? IS NULL OR x.show_names LIKE ?) "
-                   "AND (? IS NULL OR x.date >= ?) AND (? IS NULL OR x.date <= ?) "
-                   "ORDER BY bm25(insights_fts) LIMIT ?")
+            sql = (
+                "SELECT x.id FROM insights_fts JOIN insights x ON x.id = insights_fts.rowid "
+                "WHERE insights_fts MATCH ? AND (? IS NULL OR x.show_names LIKE ?) "
+                "AND (? IS NULL OR x.date >= ?) AND (? IS NULL OR x.date <= ?) "
+                "ORDER BY bm25(insights_fts) LIMIT ?"
+            )
             params: tuple = (match, show, f"%{show}%", since, since, until, until, limit)
         else:
             table, fts, episode = self._KIND[kind]
             claim_filter = " AND x.dropped IS NULL" if kind == "claim" else ""
-            sql = (f"SELECT x.id FROM {fts} JOIN {table} x ON x.id = {fts}.rowid "
-                   f"JOIN episodes e ON e.id = {episode} JOIN feeds f ON f.id = e.feed_id "
-                   f"WHERE {fts} MATCH ?{claim_filter} AND (? IS NULL OR f.title = ? OR CAST(f.id AS TEXT) = ?) "
-                   "AND (? IS NULL OR substr(e.published, 1, 10) >= ?) AND (? IS NULL OR substr(e.published, 1, 10) <= ?) "
-                   f"ORDER BY bm25({fts}) LIMIT ?")
+            sql = (
+                f"SELECT x.id FROM {fts} JOIN {table} x ON x.id = {fts}.rowid "
+                f"JOIN episodes e ON e.id = {episode} JOIN feeds f ON f.id = e.feed_id "
+                f"WHERE {fts} MATCH ?{claim_filter} AND (? IS NULL OR f.title = ? OR CAST(f.id AS TEXT) = ?) "
+                "AND (? IS NULL OR substr(e.published, 1, 10) >= ?) AND (? IS NULL OR substr(e.published, 1, 10) <= ?) "
+                f"ORDER BY bm25({fts}) LIMIT ?"
+            )
             params = (match, show, show, show, since, since, until, until, limit)
         return [r[0] for r in self.db.execute(sql, params)]
 
@@ -540,23 +606,39 @@ class Store:
                 f"SELECT i.id, i.text, i.show_names, i.date, c.start, e.id, e.title, e.enclosure_url "
                 f"FROM insights i LEFT JOIN insight_claims ic ON ic.insight_id = i.id AND ic.quote_rank = 1 "
                 f"LEFT JOIN claims c ON c.id = ic.claim_id LEFT JOIN episodes e ON e.id = c.episode_id "
-                f"WHERE i.id IN ({marks})", ids)
-            return {r[0]: Hit("insight", r[0], r[1], ", ".join(json.loads(r[2])), r[6] or "", r[5], r[3], r[4],
-                              audio_link(r[7], r[4] or 0)) for r in rows}
+                f"WHERE i.id IN ({marks})",
+                ids,
+            )
+            return {
+                r[0]: Hit(
+                    "insight",
+                    r[0],
+                    r[1],
+                    ", ".join(json.loads(r[2])),
+                    r[6] or "",
+                    r[5],
+                    r[3],
+                    r[4],
+                    audio_link(r[7], r[4] or 0),
+                )
+                for r in rows
+            }
         table = "segments" if kind == "transcript" else "claims"
         rows = self.db.execute(
             f"SELECT x.id, x.text, f.title, e.title, e.id, substr(e.published, 1, 10), x.start, e.enclosure_url "
             f"FROM {table} x JOIN episodes e ON e.id = x.episode_id JOIN feeds f ON f.id = e.feed_id "
-            f"WHERE x.id IN ({marks})", ids)
+            f"WHERE x.id IN ({marks})",
+            ids,
+        )
         return {r[0]: Hit(kind, r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], audio_link(r[7], r[6])) for r in rows}
 
     def vector_rows(self, kind: str, model: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and stored vectors of every insight or kept claim whose text has been embedded."""
         sql = {
             "insight": "SELECT i.id, m.vector FROM insights i JOIN embeddings m ON m.model = ? "
-                       "AND m.sha256 = i.text_sha256 ORDER BY i.id",
+            "AND m.sha256 = i.text_sha256 ORDER BY i.id",
             "claim": "SELECT c.id, m.vector FROM claims c JOIN embeddings m ON m.model = ? "
-                     "AND m.sha256 = c.text_sha256 WHERE c.dropped IS NULL ORDER BY c.id",
+            "AND m.sha256 = c.text_sha256 WHERE c.dropped IS NULL ORDER BY c.id",
         }[kind]
         ids, vectors = [], []
         for row_id, blob in self.db.execute(sql, (model,)):

@@ -98,7 +98,10 @@ class FasterWhisper(Transcriber):
 
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
         segments, _ = self.model.transcribe(
-            audio, language=self.language, vad_filter=True, beam_size=1,
+            audio,
+            language=self.language,
+            vad_filter=True,
+            beam_size=1,
             condition_on_previous_text=False,
         )
         for s in segments:
@@ -116,9 +119,7 @@ class OpenAIWhisper(Transcriber):
         except ImportError:
             raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'") from None
         if not model:
-            raise BackendError(
-                "openai-whisper needs asr.model: a model name such as tiny.en, or a checkpoint path"
-            )
+            raise BackendError("openai-whisper needs asr.model: a model name such as tiny.en, or a checkpoint path")
         self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
         self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
         self.model_id = f"{self.name}:{Path(model).name}"
@@ -127,8 +128,12 @@ class OpenAIWhisper(Transcriber):
 
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
         result = self.model.transcribe(
-            audio, language=self.language, fp16=self.fp16, temperature=0.0,
-            condition_on_previous_text=False, verbose=None,
+            audio,
+            language=self.language,
+            fp16=self.fp16,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            verbose=None,
         )
         for s in result["segments"]:
             if s.get("no_speech_prob", 0.0) > 0.6 and s.get("avg_logprob", 0.0) < -1.0:
@@ -136,7 +141,7 @@ class OpenAIWhisper(Transcriber):
             yield Segment(float(s["start"]), float(s["end"]), s["text"])
 
 
-BACKENDS: dict[str, type[Transcriber]] = {b.name: b for b in (FasterWhisper, OpenAIWhisper)}
+BACKENDS: dict[str, Callable[..., Transcriber]] = {b.name: b for b in (FasterWhisper, OpenAIWhisper)}
 
 
 def get_transcriber(config: Config) -> Transcriber:
@@ -145,8 +150,10 @@ def get_transcriber(config: Config) -> Transcriber:
     if name not in BACKENDS:
         raise unknown_name("ASR backend", name, list(BACKENDS))
     return BACKENDS[name](
-        model=config["asr.model"], device=config["asr.device"],
-        compute_type=config["asr.compute_type"], language=config["asr.language"] or None,
+        model=config["asr.model"],
+        device=config["asr.device"],
+        compute_type=config["asr.compute_type"],
+        language=config["asr.language"] or None,
     )
 
 

@@ -36,10 +36,7 @@ def parse_json(document: str) -> list[Segment]:
     try:
         data = json.loads(document)
         raw = data["segments"] if isinstance(data, dict) else data
-        segments = [
-            Segment(float(s["startTime"]), float(s["endTime"]), _clean(str(s["body"])))
-            for s in raw
-        ]
+        segments = [Segment(float(s["startTime"]), float(s["endTime"]), _clean(str(s["body"]))) for s in raw]
     except (ValueError, KeyError, TypeError) as exc:
         raise TranscriptParseError(f"expected podcast-namespace JSON segments: {exc}") from None
     return _merge_words(s for s in segments if s.text)

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,7 @@ def _new_index(vectors: np.ndarray, ids: np.ndarray):
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 384
+    index: Any
     if len(ids) < LARGE:
         index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
     else:
@@ -62,9 +64,9 @@ def _new_index(vectors: np.ndarray, ids: np.ndarray):
     return index
 
 
-def vectors_of(index) -> np.ndarray:
+def vectors_of(index: Any) -> np.ndarray:
     """Every vector an ``IndexIDMap`` over a flat index holds."""
     import faiss
 
-    flat = faiss.downcast_index(index.index)
+    flat: Any = faiss.downcast_index(index.index)
     return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()

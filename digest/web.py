@@ -7,10 +7,11 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from datetime import date as Date
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _MAX_FORM = 16 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -60,7 +61,7 @@ class App:
         self.local = threading.local()
         self.lock = threading.Lock()
         self._embedder = None
-        self.routes = [
+        self.routes: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/", self.home),
             ("GET", r"/archive", self.archive),
             ("GET", r"/digest/(\d{4}-\d{2}-\d{2})", self.digest_page),
@@ -123,11 +124,30 @@ class App:
         html = render.environment().get_template(template).render(**context)
         return Response(status, html.encode())
 
-    def form_page(self, status: int, heading: str, message: str | None = None, *, action: str | None = None,
-                  button: str = "", csrf: str | None = None, ask_email: bool = False, one_click: bool = False) -> Response:
+    def form_page(
+        self,
+        status: int,
+        heading: str,
+        message: str | None = None,
+        *,
+        action: str | None = None,
+        button: str = "",
+        csrf: str | None = None,
+        ask_email: bool = False,
+        one_click: bool = False,
+    ) -> Response:
         """A message, optionally with a one-button form."""
-        return self.page(status, "web_form.html.j2", heading=heading, message=message, action=action, button=button,
-                         csrf=csrf, ask_email=ask_email, one_click=one_click)
+        return self.page(
+            status,
+            "web_form.html.j2",
+            heading=heading,
+            message=message,
+            action=action,
+            button=button,
+            csrf=csrf,
+            ask_email=ask_email,
+            one_click=one_click,
+        )
 
     def json(self, data) -> Response:
         return Response(200, json.dumps(data, ensure_ascii=False, indent=2).encode(), "application/json")
@@ -142,8 +162,13 @@ class App:
 
     def digest_page(self, request: Request, day: str) -> Response:
         digest = self.store.digest(day)
-        return self.page(200, "web_digest.html.j2", digest=digest, date_long=render.long_date(day),
-                         insight_ids=self.store.insight_ids(day))
+        return self.page(
+            200,
+            "web_digest.html.j2",
+            digest=digest,
+            date_long=render.long_date(day),
+            insight_ids=self.store.insight_ids(day),
+        )
 
     def digest_json(self, request: Request, day: str) -> Response:
         return self.json(self.store.digest(day).to_json())
@@ -160,8 +185,9 @@ class App:
 
     def episode_page(self, request: Request, episode_id: str) -> Response:
         episode = self.store.episode(int(episode_id))
-        return self.page(200, "web_episode.html.j2", episode=episode, segments=self.store.segments(episode.id),
-                         audio_link=audio_link)
+        return self.page(
+            200, "web_episode.html.j2", episode=episode, segments=self.store.segments(episode.id), audio_link=audio_link
+        )
 
     def show_page(self, request: Request, feed_id: str) -> Response:
         feed = self.store.feed(int(feed_id))
@@ -170,9 +196,15 @@ class App:
     def _search(self, request: Request):
         q = request.query.get("q", "").strip()[:500]
         kind = request.query.get("kind") or None
-        f = Filters(kind if kind in KINDS else None, request.query.get("show") or None,
-                    _date(request.query.get("since")), _date(request.query.get("until")),
-                    limit=min(100, int(request.query.get("limit", "20") or 20) if request.query.get("limit", "").isdigit() else 20))
+        f = Filters(
+            kind if kind in KINDS else None,
+            request.query.get("show") or None,
+            _date(request.query.get("since")),
+            _date(request.query.get("until")),
+            limit=min(
+                100, int(request.query.get("limit", "20") or 20) if request.query.get("limit", "").isdigit() else 20
+            ),
+        )
         hits = self.archive_search().search(q, f) if q else []
         return q, f, hits
 
@@ -198,13 +230,15 @@ class App:
             _, html = self._feed_html(d)
             entries.append(
                 f"<entry><id>{base}/digest/{d.date}</id><title>{escape(_title(d))}</title>"
-                f"<updated>{d.date}T06:00:00Z</updated><link href=\"{base}/digest/{d.date}\"/>"
-                f"<content type=\"html\">{escape(html)}</content></entry>"
+                f'<updated>{d.date}T06:00:00Z</updated><link href="{base}/digest/{d.date}"/>'
+                f'<content type="html">{escape(html)}</content></entry>'
             )
-        body = (f'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
-                f"<id>{base}/</id><title>Daily podcast insights</title><updated>{updated}</updated>"
-                f'<link rel="self" href="{base}/feed.xml"/><link href="{base}/"/>'
-                f"<author><name>digest</name></author>{''.join(entries)}</feed>")
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<id>{base}/</id><title>Daily podcast insights</title><updated>{updated}</updated>"
+            f'<link rel="self" href="{base}/feed.xml"/><link href="{base}/"/>'
+            f"<author><name>digest</name></author>{''.join(entries)}</feed>"
+        )
         return Response(200, body.encode(), "application/atom+xml; charset=utf-8")
 
     def json_feed(self, request: Request) -> Response:
@@ -212,15 +246,29 @@ class App:
         items = []
         for d in self._recent():
             text, html = self._feed_html(d)
-            items.append({"id": f"{base}/digest/{d.date}", "url": f"{base}/digest/{d.date}", "title": _title(d),
-                          "content_html": html, "content_text": text, "date_published": f"{d.date}T06:00:00Z"})
-        feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Daily podcast insights",
-                "home_page_url": f"{base}/", "feed_url": f"{base}/feed.json", "items": items}
+            items.append(
+                {
+                    "id": f"{base}/digest/{d.date}",
+                    "url": f"{base}/digest/{d.date}",
+                    "title": _title(d),
+                    "content_html": html,
+                    "content_text": text,
+                    "date_published": f"{d.date}T06:00:00Z",
+                }
+            )
+        feed = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Daily podcast insights",
+            "home_page_url": f"{base}/",
+            "feed_url": f"{base}/feed.json",
+            "items": items,
+        }
         return Response(200, json.dumps(feed, ensure_ascii=False).encode(), "application/feed+json")
 
     def _feed_html(self, d) -> tuple[str, str]:
         env = render.environment()
-        html = "".join(env.get_template("_insight.html.j2").module.insight_card(i) for i in d.insights)
+        card = getattr(env.get_template("_insight.html.j2").module, "insight_card")  # noqa: B009
+        html = "".join(card(i) for i in d.insights)
         text = "\n".join(f"{i.rank}. {i.text} (said on {i.shows} shows)" for i in d.insights)
         return text, html
 
@@ -232,9 +280,15 @@ class App:
 
     def subscribe_form(self, request: Request, message: str | None = None, status: int = 200) -> Response:
         nonce, token = self._csrf_pair()
-        response = self.form_page(status, "Subscribe to the daily digest", action="/subscribe",
-                             csrf=token, ask_email=True, button="Subscribe",
-                             message=message or "Five insights a day, each with its quotes and a link to the second in the audio.")
+        response = self.form_page(
+            status,
+            "Subscribe to the daily digest",
+            action="/subscribe",
+            csrf=token,
+            ask_email=True,
+            button="Subscribe",
+            message=message or "Five insights a day, each with its quotes and a link to the second in the audio.",
+        )
         response.headers["Set-Cookie"] = f"csrf={nonce}; Path=/; HttpOnly; SameSite=Strict"
         return response
 
@@ -255,26 +309,34 @@ class App:
             send_confirmation(self.config, email, link)
         except DigestError as exc:
             log.warning("confirmation mail to %s failed: %s", email, exc)
-            return self.form_page(503, "Try again later",
-                             message="We could not send the confirmation mail just now.")
-        return self.form_page(200, "Check your inbox",
-                         message=f"We sent a confirmation link to {email}.")
+            return self.form_page(503, "Try again later", message="We could not send the confirmation mail just now.")
+        return self.form_page(200, "Check your inbox", message=f"We sent a confirmation link to {email}.")
 
     def confirm_form(self, request: Request, token: str) -> Response:
         email = signing.verify(self.config, "confirm", token)
-        return self.form_page(200, "Confirm your subscription", action=f"/confirm/{token}",
-                         message=f"Send the daily digest to {email}?", button="Confirm subscription")
+        return self.form_page(
+            200,
+            "Confirm your subscription",
+            action=f"/confirm/{token}",
+            message=f"Send the daily digest to {email}?",
+            button="Confirm subscription",
+        )
 
     def confirm(self, request: Request, token: str) -> Response:
         email = signing.verify(self.config, "confirm", token)
         self.store.add_subscriber(email, status="active")
-        return self.form_page(200, "You are subscribed",
-                         message=f"The next digest goes to {email}.")
+        return self.form_page(200, "You are subscribed", message=f"The next digest goes to {email}.")
 
     def unsubscribe_form(self, request: Request, token: str) -> Response:
         email = signing.verify(self.config, "unsubscribe", token)
-        return self.form_page(200, "Unsubscribe", action=f"/unsubscribe/{token}",
-                         message=f"Stop sending the daily digest to {email}?", button="Unsubscribe", one_click=True)
+        return self.form_page(
+            200,
+            "Unsubscribe",
+            action=f"/unsubscribe/{token}",
+            message=f"Stop sending the daily digest to {email}?",
+            button="Unsubscribe",
+            one_click=True,
+        )
 
     def unsubscribe(self, request: Request, token: str) -> Response:
         """RFC 8058 one-click: a POST to the link itself; the signed token is the authority."""
@@ -318,9 +380,11 @@ def send_confirmation(config: Config, email: str, link: str) -> None:
     message["Subject"] = "Confirm your daily podcast digest"
     message["From"] = validate_address(config["mail.from"])
     message["To"] = email
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
-    message.set_content(f"Confirm your subscription to the daily podcast digest:\n\n{link}\n\n"
-                        "If you did not ask for this, ignore this mail.\n")
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message.set_content(
+        f"Confirm your subscription to the daily podcast digest:\n\n{link}\n\n"
+        "If you did not ask for this, ignore this mail.\n"
+    )
     with sender_for(config) as sender:
         sender.send(message, "confirmations")
 
@@ -350,8 +414,12 @@ def make_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
                 log.exception("error serving %s", self.path)
                 response = Response(500, b"internal error", "text/plain")
             self.send_response(response.status)
-            for k, v in {**SECURITY_HEADERS, "Content-Type": response.content_type,
-                         "Content-Length": str(len(response.body)), **response.headers}.items():
+            for k, v in {
+                **SECURITY_HEADERS,
+                "Content-Type": response.content_type,
+                "Content-Length": str(len(response.body)),
+                **response.headers,
+            }.items():
                 self.send_header(k, v)
             self.end_headers()
             if method != "HEAD":

@@ -135,8 +135,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DIGEST_FEEDS_TIMEOUT", "3")
     monkeypatch.setenv("DIGEST_FETCH_TIMEOUT", "3")
     for key in list(os.environ):
-        if key.startswith("DIGEST_") and key not in {"DIGEST_HOME", "DIGEST_FETCH_BACKOFF", "DIGEST_FEEDS_TIMEOUT",
-                                                      "DIGEST_FETCH_TIMEOUT", "DIGEST_CORPUS"}:
+        if key.startswith("DIGEST_") and key not in {
+            "DIGEST_HOME",
+            "DIGEST_FETCH_BACKOFF",
+            "DIGEST_FEEDS_TIMEOUT",
+            "DIGEST_FETCH_TIMEOUT",
+            "DIGEST_CORPUS",
+        }:
             monkeypatch.delenv(key)
     return h
 

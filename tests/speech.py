@@ -29,7 +29,8 @@ def synthesize(text: str, dest: Path, voice: str = "en-us", speed: int = 140, pa
         ssml = "<speak>" + f'<break time="{pause_ms}ms"/>'.join(lines) + "</speak>"
         subprocess.run(
             ["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-w", str(wav), ssml],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         encode(wav, dest)
     return dest
@@ -42,7 +43,9 @@ def encode(source: Path, dest: Path, rate: int = 16000) -> None:
         stream = out.add_stream(codec, rate=rate, layout="mono")
         if codec == "libmp3lame":
             stream.bit_rate = 32000
-        resampler = av.AudioResampler(format=stream.format.name if codec != "libmp3lame" else "s16p", layout="mono", rate=rate)
+        resampler = av.AudioResampler(
+            format=stream.format.name if codec != "libmp3lame" else "s16p", layout="mono", rate=rate
+        )
         for frame in src.decode(audio=0):
             for r in resampler.resample(frame):
                 out.mux(stream.encode(r))

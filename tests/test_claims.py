@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import CORPUS
+
 from digest import transcripts
 from digest.claims import extract, sentences, why_not_a_claim
 from digest.models import Segment
@@ -33,13 +34,17 @@ def test_each_drop_has_its_reason():
 
 def test_repeated_intros_and_outros_are_boilerplate():
     def episode(story: str) -> list[Segment]:
-        return [Segment(0, 5, "This is Field Notes, science news for curious people."),
-                Segment(5, 10, story),
-                Segment(10, 15, "Field Notes is an independent production made in Ohio.")]
+        return [
+            Segment(0, 5, "This is Field Notes, science news for curious people."),
+            Segment(5, 10, story),
+            Segment(10, 15, "Field Notes is an independent production made in Ohio."),
+        ]
 
     octopus = "A new species of deep sea octopus was filmed near the Galapagos islands."
-    history = [episode("The comet will pass closest to the earth on the ninth of March."),
-               episode("Voyager sent back a clean signal after months of garbled data.")]
+    history = [
+        episode("The comet will pass closest to the earth on the ninth of March."),
+        episode("Voyager sent back a clean signal after months of garbled data."),
+    ]
     claims = extract(2, 1, episode(octopus), history)
     assert [c.dropped for c in claims] == ["boilerplate", None, "boilerplate"]
     alone = extract(2, 1, episode(octopus))
@@ -47,12 +52,16 @@ def test_repeated_intros_and_outros_are_boilerplate():
 
 
 def test_short_sentences_are_merged_with_the_next():
-    claims = extract(1, 1, [Segment(0, 4, "Prices fell."), Segment(4, 9, "Lithium is now cheaper than it was in 2020.")])
+    claims = extract(
+        1, 1, [Segment(0, 4, "Prices fell."), Segment(4, 9, "Lithium is now cheaper than it was in 2020.")]
+    )
     assert len(claims) == 1 and claims[0].text.startswith("Prices fell. Lithium") and claims[0].start == 0
 
 
 def test_real_publisher_transcript_yields_timed_claims_and_drops():
-    segments = transcripts.parse((CORPUS / "transcripts" / "transcriptator_buzzcast.json").read_text(), "application/json")
+    segments = transcripts.parse(
+        (CORPUS / "transcripts" / "transcriptator_buzzcast.json").read_text(), "application/json"
+    )
     claims = extract(1, 1, segments)
     kept = [c for c in claims if c.dropped is None]
     reasons = {c.dropped for c in claims}

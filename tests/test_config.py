@@ -8,8 +8,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from digest.cli import cli
 from digest.config import load, markdown_table
 from digest.errors import ConfigError
@@ -19,20 +19,27 @@ def test_environment_overrides_config_toml_which_overrides_defaults(home, monkey
     (home / "config.toml").write_text('[smtp]\nhost = "mail.test"\nport = 2525\n[rank]\ntop_k = 3\n')
     monkeypatch.setenv("DIGEST_SMTP_PORT", "465")
     config = load(home)
-    assert (config["smtp.host"], config["smtp.port"], config["rank.top_k"], config["feeds.initial_episodes"]) == \
-        ("mail.test", 465, 3, 3)
+    assert (config["smtp.host"], config["smtp.port"], config["rank.top_k"], config["feeds.initial_episodes"]) == (
+        "mail.test",
+        465,
+        3,
+        3,
+    )
     assert config.source("smtp.port") == "env" and config.source("smtp.host") == "config.toml"
     assert config.source("rank.diversity") == "default"
     rows = json.loads(CliRunner().invoke(cli, ["config", "--json"]).output)["settings"]
     assert {r["name"]: r["value"] for r in rows}["smtp.port"] == 465
 
 
-@pytest.mark.parametrize("toml,env,message", [
-    ('[smtp]\nprot = 25\n', {}, "unknown setting 'smtp.prot'"),
-    ('[smtp]\nport = "many"\n', {}, "smtp.port expects int, found 'many'"),
-    ("", {"DIGEST_LLM_ENABLED": "perhaps"}, "llm.enabled expects bool"),
-    ("[smtp\n", {}, "config.toml"),
-])
+@pytest.mark.parametrize(
+    "toml,env,message",
+    [
+        ("[smtp]\nprot = 25\n", {}, "unknown setting 'smtp.prot'"),
+        ('[smtp]\nport = "many"\n', {}, "smtp.port expects int, found 'many'"),
+        ("", {"DIGEST_LLM_ENABLED": "perhaps"}, "llm.enabled expects bool"),
+        ("[smtp\n", {}, "config.toml"),
+    ],
+)
 def test_bad_settings_say_what_was_expected(home, monkeypatch, toml, env, message):
     (home / "config.toml").write_text(toml)
     for k, v in env.items():
@@ -54,7 +61,15 @@ def test_python_m_digest_and_help_work_without_loading_models():
     assert out.returncode == 0 and "Scan new podcasts" in out.stdout
     for command in ["run", "feeds", "episodes", "transcript", "show", "search", "serve", "schedule", "subscribers"]:
         assert command in out.stdout
-    out = subprocess.run([sys.executable, "-c", "import digest.cli, sys; print([m for m in sys.modules if m in "
-                          "('torch', 'sentence_transformers', 'faster_whisper', 'faiss')])"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import digest.cli, sys; print([m for m in sys.modules if m in "
+            "('torch', 'sentence_transformers', 'faster_whisper', 'faiss')])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.stdout.strip() == "[]"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import CORPUS
+
 from digest.feeds import identity_keys, normalize_enclosure_url, parse_feed, store_episodes
 from digest.models import Status
 

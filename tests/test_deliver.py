@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from digest.cli import cli
 from digest.config import load
 from digest.deliver import OutboxSender, build_message, deliver
@@ -43,10 +43,21 @@ def follow_eval_day(home: Path, upto: int = 1) -> None:
 
 
 def hostile_digest() -> Digest:
-    quote = Quote('<script>alert("x")</script> & friends', "Evil <b>Show</b>", "Ep <i>1</i>", 61.0,
-                  "https://cdn.test/a.mp3#t=61")
-    insight = Insight(1, "Heat pumps <img src=x onerror=alert(1)> outsold furnaces.", "s", 2, 3, 1.0, 1.0, 2.0,
-                      [quote], show_names=["Evil <b>Show</b>", "Other"])
+    quote = Quote(
+        '<script>alert("x")</script> & friends', "Evil <b>Show</b>", "Ep <i>1</i>", 61.0, "https://cdn.test/a.mp3#t=61"
+    )
+    insight = Insight(
+        1,
+        "Heat pumps <img src=x onerror=alert(1)> outsold furnaces.",
+        "s",
+        2,
+        3,
+        1.0,
+        1.0,
+        2.0,
+        [quote],
+        show_names=["Evil <b>Show</b>", "Other"],
+    )
     return Digest("2026-11-21", [insight], episodes_scanned=4, shows_scanned=3)
 
 
@@ -173,8 +184,13 @@ def test_killed_while_sending_then_rerun_delivers_to_each_address_exactly_once(h
     store.save_digest(hostile_digest(), [])
     smtp.delay = 0.4
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "digest", "send"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 30
     while len(smtp.messages) < 3 and time.time() < deadline:
         time.sleep(0.01)

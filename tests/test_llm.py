@@ -20,24 +20,47 @@ def embedder():
 
 def insight() -> Insight:
     quotes = [
-        Quote("Heat pumps outsold gas furnaces in the United States for the third year in a row.", "The Grid Report", "Grid 41", 12.0, None),
-        Quote("Americans now buy more heat pumps than gas furnaces, and that has been true for three years running.", "Deep Rest", "Deep Rest 12", 30.0, None),
+        Quote(
+            "Heat pumps outsold gas furnaces in the United States for the third year in a row.",
+            "The Grid Report",
+            "Grid 41",
+            12.0,
+            None,
+        ),
+        Quote(
+            "Americans now buy more heat pumps than gas furnaces, and that has been true for three years running.",
+            "Deep Rest",
+            "Deep Rest 12",
+            30.0,
+            None,
+        ),
     ]
-    return Insight(1, quotes[0].text, quotes[0].text, 2, 2, 1.0, 1.0, 2.0, quotes, [1, 2], ["Deep Rest", "The Grid Report"])
+    return Insight(
+        1, quotes[0].text, quotes[0].text, 2, 2, 1.0, 1.0, 2.0, quotes, [1, 2], ["Deep Rest", "The Grid Report"]
+    )
 
 
 RECORDED = {
-    "grounded": "While gas furnaces were the default, heat pumps have now outsold them in the United States three years running.",
+    "grounded": (
+        "While gas furnaces were the default, heat pumps have now outsold them in the United States three years running."
+    ),
     "invented_number": "While gas furnaces dominated, heat pumps now outsell them by 45 percent in the United States.",
-    "invented_name": "While Exxon lobbied for gas, heat pumps outsold gas furnaces in the United States for three years.",
+    "invented_name": (
+        "While Exxon lobbied for gas, heat pumps outsold gas furnaces in the United States for three years."
+    ),
     "off_topic": "While coffee prices rose, most cafes switched to oat milk.",
 }
 
 
 def recorded_openai_server(server, answer: str) -> str:
     """A loopback server that answers /v1/chat/completions with a recorded completion."""
-    body = json.dumps({"id": "rec-1", "object": "chat.completion",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]})
+    body = json.dumps(
+        {
+            "id": "rec-1",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        }
+    )
     server.add("/v1/chat/completions", body.encode(), content_type="application/json")
     return server.url("/v1")
 
@@ -52,8 +75,9 @@ def test_prompt_holds_only_the_quotes_and_shows():
     assert "Heat pumps outsold" in chat[1]["content"] and "(Deep Rest)" in chat[1]["content"]
 
 
-@pytest.mark.parametrize("case,kept", [("grounded", True), ("invented_number", False),
-                                       ("invented_name", False), ("off_topic", False)])
+@pytest.mark.parametrize(
+    "case,kept", [("grounded", True), ("invented_number", False), ("invented_name", False), ("off_topic", False)]
+)
 def test_recorded_rewrite_is_kept_only_when_grounded(server, home, embedder, case, kept):
     config = configured(home, recorded_openai_server(server, RECORDED[case]))
     item = insight()

@@ -7,8 +7,8 @@ import threading
 import time
 
 from click.testing import CliRunner
-
 from conftest import CORPUS, rss
+
 from digest.cli import cli
 from digest.feeds import poll
 from digest.models import Status
@@ -18,8 +18,12 @@ DAY = "Tue, 24 Nov 2026 10:00:00 GMT"
 
 def items(n: int, prefix: str = "ep") -> list[dict]:
     return [
-        {"title": f"Episode {i}", "guid": f"{prefix}-{i}", "date": f"Tue, {10 + i} Nov 2026 10:00:00 GMT",
-         "url": f"http://cdn.test/{prefix}-{i}.mp3"}
+        {
+            "title": f"Episode {i}",
+            "guid": f"{prefix}-{i}",
+            "date": f"Tue, {10 + i} Nov 2026 10:00:00 GMT",
+            "url": f"http://cdn.test/{prefix}-{i}.mp3",
+        }
         for i in range(n)
     ]
 
@@ -63,8 +67,11 @@ def test_temporary_redirect_keeps_the_stored_url(server, store, config):
 
 
 def test_itunes_new_feed_url_updates_the_stored_url(server, store, config):
-    url = server.add("/ufo.xml", (CORPUS / "feeds" / "radiofeed_rss_new_feed_url.xml").read_bytes(),
-                     content_type="application/rss+xml")
+    url = server.add(
+        "/ufo.xml",
+        (CORPUS / "feeds" / "radiofeed_rss_new_feed_url.xml").read_bytes(),
+        content_type="application/rss+xml",
+    )
     feed, _ = store.add_feed(url)
     [result] = poll(store, config)
     assert result.error is None and len(result.new_episodes) == 1
@@ -84,8 +91,12 @@ def test_first_poll_takes_newest_n_and_later_polls_take_every_new_episode(server
 
 
 def test_episode_survives_guid_change_url_change_and_both(server, store, config):
-    base = {"title": "Big News", "guid": "g1", "date": "Tue, 24 Nov 2026 10:00:00 GMT",
-            "url": "https://dts.podtrac.com/redirect.mp3/cdn.test/big.mp3?token=a"}
+    base = {
+        "title": "Big News",
+        "guid": "g1",
+        "date": "Tue, 24 Nov 2026 10:00:00 GMT",
+        "url": "https://dts.podtrac.com/redirect.mp3/cdn.test/big.mp3?token=a",
+    }
     url = server.add("/feed.xml", rss("Show", [base]), content_type="application/rss+xml")
     store.add_feed(url)
     poll(store, config)

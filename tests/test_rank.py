@@ -29,10 +29,15 @@ TEXT = "Heat pumps outsold gas furnaces in the United States for the third year 
 
 
 def test_several_shows_beat_one_show_repeating_itself():
-    claims, vectors, info = claims_for([
-        (1, 11, A, TEXT), (2, 21, A * 0.99 + B * 0.01, TEXT),  # two shows
-        (3, 31, B, TEXT), (3, 32, B, TEXT), (3, 33, B, TEXT),  # one show, three episodes
-    ])
+    claims, vectors, info = claims_for(
+        [
+            (1, 11, A, TEXT),
+            (2, 21, A * 0.99 + B * 0.01, TEXT),  # two shows
+            (3, 31, B, TEXT),
+            (3, 32, B, TEXT),
+            (3, 33, B, TEXT),  # one show, three episodes
+        ]
+    )
     insights, runners_up = rank(claims, vectors, info, RankSettings())
     assert [i.shows for i in insights] == [2]
     assert runners_up[0].reason == "said on 1 show only"
@@ -46,11 +51,18 @@ def test_stale_cluster_is_not_news_and_a_quiet_day_is_not_padded():
 
 def test_a_distinct_insight_beats_a_near_repeat_with_a_higher_score():
     x, near_x, y = unit(1, 0, 0), unit(0.4, 0.9165, 0), unit(0, 0, 1)
-    claims, vectors, info = claims_for([
-        (1, 11, x, TEXT), (2, 21, x, TEXT), (3, 31, x, TEXT),
-        (1, 12, near_x, TEXT), (2, 22, near_x, TEXT), (2, 23, near_x, TEXT),  # 2 shows, 3 episodes
-        (3, 32, y, TEXT), (4, 42, y, TEXT),  # 2 shows, 2 episodes: a lower score
-    ])
+    claims, vectors, info = claims_for(
+        [
+            (1, 11, x, TEXT),
+            (2, 21, x, TEXT),
+            (3, 31, x, TEXT),
+            (1, 12, near_x, TEXT),
+            (2, 22, near_x, TEXT),
+            (2, 23, near_x, TEXT),  # 2 shows, 3 episodes
+            (3, 32, y, TEXT),
+            (4, 42, y, TEXT),  # 2 shows, 2 episodes: a lower score
+        ]
+    )
     insights, runners_up = rank(claims, vectors, info, RankSettings(top_k=2))
     assert insights[0].shows == 3 and insights[1].claim_ids == [7, 8]
     assert runners_up[0].reason == "ranked below the top 2" and runners_up[0].shows == 2
@@ -58,7 +70,12 @@ def test_a_distinct_insight_beats_a_near_repeat_with_a_higher_score():
 
 def test_quotes_come_from_distinct_shows_first_and_link_to_the_second():
     claims, vectors, info = claims_for([(1, 11, A, TEXT), (1, 12, A, TEXT), (2, 21, A, TEXT), (3, 31, A, TEXT)])
-    [insight] = rank(claims, vectors, info, RankSettings(), )[0]
+    [insight] = rank(
+        claims,
+        vectors,
+        info,
+        RankSettings(),
+    )[0]
     assert [q.show for q in insight.quotes] == ["Show 1", "Show 2", "Show 3"]
     assert insight.quotes[1].url == "https://cdn.test/21.mp3#t=20"
     assert insight.shows == 3 and insight.episodes == 4

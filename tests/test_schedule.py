@@ -11,8 +11,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import ROOT
+
 from digest import pipeline
 from digest.config import load
 from digest.errors import ConfigError
@@ -41,8 +41,9 @@ def test_two_runs_never_overlap(home):
 
 
 def test_daemon_stops_cleanly_on_sigterm(home):
-    proc = subprocess.Popen([sys.executable, "-m", "digest", "schedule"], cwd=ROOT, env=dict(os.environ),
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "schedule"], cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE, text=True
+    )
     line = proc.stderr.readline()
     assert "next run at" in line and "06:00:00" in line
     time.sleep(0.2)

