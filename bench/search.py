@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--insights", type=int, default=100_000)
     parser.add_argument("--claims", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--keep", type=Path, help="generate the archive here once and reuse it on later runs")
     args = parser.parse_args()
 
     from digest.archive import Archive, Filters, fts_query
@@ -151,11 +152,12 @@ def main() -> None:
 
     rng = np.random.default_rng(42)
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = args.keep or Path(tmp)
+        reuse = (home / "digest.db").exists()
         config = load(home)
         store = Store(config.db_path)
         started = time.perf_counter()
-        vocab = generate(store, args.insights, args.claims, rng)
+        vocab = vocabulary() if reuse else generate(store, args.insights, args.claims, rng)
         print(
             f"archive: {args.insights:,} insights, {args.claims:,} claims, generated in "
             f"{time.perf_counter() - started:.0f} s ({config.db_path.stat().st_size / 1e9:.1f} GB)"

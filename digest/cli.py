@@ -308,6 +308,23 @@ def schedule(app: App) -> None:
     serve_forever(app.config, job)
 
 
+@cli.group()
+def model() -> None:
+    """Manage the speech model."""
+
+
+@model.command("export")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: $DIGEST_HOME/models/tiny.en.pt).")
+@pass_app
+def model_export(app: App, out: Path | None) -> None:
+    """Turn the bundled CTranslate2 tiny.en into an openai-whisper (PyTorch) checkpoint."""
+    from digest.export import export
+    from digest.transcribe import bundled_asr_model
+
+    path = export(Path(bundled_asr_model()), out or app.config.home / "models" / "tiny.en.pt")
+    click.echo(f"Wrote {path} ({path.stat().st_size / 1e6:.0f} MB); use it with asr.backend = \"openai-whisper\"")
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--kind", type=click.Choice(["insight", "claim", "transcript"]), help="Only this kind of hit.")

@@ -161,15 +161,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         END;
         CREATE VIRTUAL TABLE claims_fts USING fts5(text, content='claims', content_rowid='id',
             tokenize='porter unicode61 remove_diacritics 2');
-        INSERT INTO claims_fts (rowid, text) SELECT id, text FROM claims;
-        CREATE TRIGGER claims_fts_insert AFTER INSERT ON claims BEGIN
+        -- Only kept claims are indexed: dropped ones (ads, small talk) stay searchable as transcript text.
+        INSERT INTO claims_fts (rowid, text) SELECT id, text FROM claims WHERE dropped IS NULL;
+        CREATE TRIGGER claims_fts_insert AFTER INSERT ON claims WHEN new.dropped IS NULL BEGIN
             INSERT INTO claims_fts (rowid, text) VALUES (new.id, new.text);
         END;
-        CREATE TRIGGER claims_fts_delete AFTER DELETE ON claims BEGIN
+        CREATE TRIGGER claims_fts_delete AFTER DELETE ON claims WHEN old.dropped IS NULL BEGIN
             INSERT INTO claims_fts (claims_fts, rowid, text) VALUES ('delete', old.id, old.text);
         END;
-        CREATE TRIGGER claims_fts_update AFTER UPDATE ON claims BEGIN
+        CREATE TRIGGER claims_fts_update_old AFTER UPDATE ON claims WHEN old.dropped IS NULL BEGIN
             INSERT INTO claims_fts (claims_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER claims_fts_update_new AFTER UPDATE ON claims WHEN new.dropped IS NULL BEGIN
             INSERT INTO claims_fts (rowid, text) VALUES (new.id, new.text);
         END;
         CREATE VIRTUAL TABLE insights_fts USING fts5(text, statement, content='insights', content_rowid='id',

@@ -557,11 +557,6 @@ class Store:
 
     # search
 
-    _KIND = {
-        "transcript": ("segments", "segments_fts", "x.episode_id"),
-        "claim": ("claims", "claims_fts", "x.episode_id"),
-    }
-
     def keyword_search(
         self,
         kind: str,
@@ -572,24 +567,29 @@ class Store:
         until: str | None = None,
         limit: int = 50,
     ) -> list[int]:
-        """Row ids whose text matches an FTS5 query, best BM25 first, within the filters."""
+        """Row ids whose text matches an FTS5 query, best BM25 first, within the filters.
+
+        Without filters only the FTS index is read; joins are paid for only when a filter needs them.
+        """
+        fts = {"insight": "insights_fts", "claim": "claims_fts", "transcript": "segments_fts"}[kind]
+        if not (show or since or until):
+            rows = self.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? ORDER BY rank LIMIT ?", (match, limit))
+            return [r[0] for r in rows]
         if kind == "insight":
             sql = (
                 "SELECT x.id FROM insights_fts JOIN insights x ON x.id = insights_fts.rowid "
                 "WHERE insights_fts MATCH ? AND (? IS NULL OR x.show_names LIKE ?) "
-                "AND (? IS NULL OR x.date >= ?) AND (? IS NULL OR x.date <= ?) "
-                "ORDER BY bm25(insights_fts) LIMIT ?"
+                "AND (? IS NULL OR x.date >= ?) AND (? IS NULL OR x.date <= ?) ORDER BY bm25(insights_fts) LIMIT ?"
             )
             params: tuple = (match, show, f"%{show}%", since, since, until, until, limit)
         else:
-            table, fts, episode = self._KIND[kind]
-            claim_filter = " AND x.dropped IS NULL" if kind == "claim" else ""
+            table = "segments" if kind == "transcript" else "claims"
             sql = (
                 f"SELECT x.id FROM {fts} JOIN {table} x ON x.id = {fts}.rowid "
-                f"JOIN episodes e ON e.id = {episode} JOIN feeds f ON f.id = e.feed_id "
-                f"WHERE {fts} MATCH ?{claim_filter} AND (? IS NULL OR f.title = ? OR CAST(f.id AS TEXT) = ?) "
-                "AND (? IS NULL OR substr(e.published, 1, 10) >= ?) AND (? IS NULL OR substr(e.published, 1, 10) <= ?) "
-                f"ORDER BY bm25({fts}) LIMIT ?"
+                "JOIN episodes e ON e.id = x.episode_id JOIN feeds f ON f.id = e.feed_id "
+                f"WHERE {fts} MATCH ? AND (? IS NULL OR f.title = ? OR CAST(f.id AS TEXT) = ?) "
+                "AND (? IS NULL OR substr(e.published, 1, 10) >= ?) "
+                f"AND (? IS NULL OR substr(e.published, 1, 10) <= ?) ORDER BY bm25({fts}) LIMIT ?"
             )
             params = (match, show, show, show, since, since, until, until, limit)
         return [r[0] for r in self.db.execute(sql, params)]

@@ -119,7 +119,10 @@ class OpenAIWhisper(Transcriber):
         except ImportError:
             raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'") from None
         if not model:
-            raise BackendError("openai-whisper needs asr.model: a model name such as tiny.en, or a checkpoint path")
+            raise BackendError(
+                "openai-whisper needs a model name such as tiny.en or a checkpoint path "
+                "(`digest model export` writes one of the bundled tiny.en)"
+            )
         self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
         self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
         self.model_id = f"{self.name}:{Path(model).name}"
@@ -141,6 +144,16 @@ class OpenAIWhisper(Transcriber):
             yield Segment(float(s["start"]), float(s["end"]), s["text"])
 
 
+def bundled_torch_checkpoint(config: Config) -> Path:
+    """The bundled tiny.en as an openai-whisper checkpoint in ``$DIGEST_HOME/models``, exported on first use."""
+    path = config.home / "models" / "tiny.en.pt"
+    if not path.exists():
+        from digest.export import export
+
+        export(Path(bundled_asr_model()), path)
+    return path
+
+
 BACKENDS: dict[str, Callable[..., Transcriber]] = {b.name: b for b in (FasterWhisper, OpenAIWhisper)}
 
 
@@ -149,8 +162,11 @@ def get_transcriber(config: Config) -> Transcriber:
     name = config["asr.backend"]
     if name not in BACKENDS:
         raise unknown_name("ASR backend", name, list(BACKENDS))
+    model = config["asr.model"]
+    if name == OpenAIWhisper.name and not model:
+        model = str(bundled_torch_checkpoint(config))
     return BACKENDS[name](
-        model=config["asr.model"],
+        model=model,
         device=config["asr.device"],
         compute_type=config["asr.compute_type"],
         language=config["asr.language"] or None,

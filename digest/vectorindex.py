@@ -29,7 +29,8 @@ def load_or_build(path: Path, key: str, build: Callable[[], tuple[np.ndarray, np
     if path.exists() and meta.exists():
         try:
             if json.loads(meta.read_text())["key"] == key:
-                return faiss.read_index(str(path))
+                # Memory-mapped: a one-shot `digest search` reads only the pages a query touches.
+                return faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
         except (ValueError, KeyError, RuntimeError) as exc:
             log.warning("index %s is unreadable (%s); rebuilding it from the store", path, exc)
     ids, vectors = build()
