@@ -314,7 +314,9 @@ def model() -> None:
 
 
 @model.command("export")
-@click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: $DIGEST_HOME/models/tiny.en.pt).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Where to write (default: $DIGEST_HOME/models/tiny.en.pt)."
+)
 @pass_app
 def model_export(app: App, out: Path | None) -> None:
     """Turn the bundled CTranslate2 tiny.en into an openai-whisper (PyTorch) checkpoint."""
@@ -322,7 +324,7 @@ def model_export(app: App, out: Path | None) -> None:
     from digest.transcribe import bundled_asr_model
 
     path = export(Path(bundled_asr_model()), out or app.config.home / "models" / "tiny.en.pt")
-    click.echo(f"Wrote {path} ({path.stat().st_size / 1e6:.0f} MB); use it with asr.backend = \"openai-whisper\"")
+    click.echo(f'Wrote {path} ({path.stat().st_size / 1e6:.0f} MB); use it with asr.backend = "openai-whisper"')
 
 
 @cli.command()

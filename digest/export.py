@@ -7,6 +7,7 @@ reads, so the openai-whisper backend works offline with it on any torch device.
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -79,8 +80,10 @@ def whisper_checkpoint(arrays: dict[str, np.ndarray]) -> dict:
     """An openai-whisper checkpoint (``dims`` + ``model_state_dict``) holding the same weights."""
     import torch
 
-    layers = {side: 1 + max(int(k.split("/")[1][6:]) for k in arrays if k.startswith(f"{side}/layer_"))
-              for side in ("encoder", "decoder")}
+    layers = {
+        side: 1 + max(int(m[1]) for k in arrays if (m := re.match(rf"{side}/layer_(\d+)/", k)))
+        for side in ("encoder", "decoder")
+    }
     state: dict[str, np.ndarray] = {}
     for i in range(layers["encoder"]):
         ct2, pt = f"encoder/layer_{i}", f"encoder.blocks.{i}"
@@ -95,11 +98,18 @@ def whisper_checkpoint(arrays: dict[str, np.ndarray]) -> dict:
     for side, count in layers.items():
         for i in range(count):
             ct2, pt = f"{side}/layer_{i}/ffn", f"{side}.blocks.{i}"
-            state |= {f"{pt}.mlp.0.weight": arrays[f"{ct2}/linear_0/weight"], f"{pt}.mlp.0.bias": arrays[f"{ct2}/linear_0/bias"],
-                      f"{pt}.mlp.2.weight": arrays[f"{ct2}/linear_1/weight"], f"{pt}.mlp.2.bias": arrays[f"{ct2}/linear_1/bias"]}
+            state |= {
+                f"{pt}.mlp.0.weight": arrays[f"{ct2}/linear_0/weight"],
+                f"{pt}.mlp.0.bias": arrays[f"{ct2}/linear_0/bias"],
+                f"{pt}.mlp.2.weight": arrays[f"{ct2}/linear_1/weight"],
+                f"{pt}.mlp.2.bias": arrays[f"{ct2}/linear_1/bias"],
+            }
             state |= _norm(arrays, f"{ct2}/layer_norm", f"{pt}.mlp_ln")
     for conv in ("conv1", "conv2"):
-        state |= {f"encoder.{conv}.weight": arrays[f"encoder/{conv}/weight"], f"encoder.{conv}.bias": arrays[f"encoder/{conv}/bias"]}
+        state |= {
+            f"encoder.{conv}.weight": arrays[f"encoder/{conv}/weight"],
+            f"encoder.{conv}.bias": arrays[f"encoder/{conv}/bias"],
+        }
     state["encoder.positional_embedding"] = arrays["encoder/position_encodings/encodings"]
     state |= _norm(arrays, "encoder/layer_norm", "encoder.ln_post")
     state["decoder.token_embedding.weight"] = arrays["decoder/embeddings/weight"]

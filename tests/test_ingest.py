@@ -236,3 +236,24 @@ def test_run_killed_midway_resumes_without_redoing_work(server, home):
         dupes = conn.execute("SELECT COUNT(*) FROM segments GROUP BY episode_id, idx HAVING COUNT(*) > 1").fetchall()
     assert statuses == ["transcribed"] * 3 and not dupes
     assert all(after[i] == stamp for i, stamp in finished_before)  # finished work was not redone
+
+
+@pytest.mark.slow
+def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
+    """`digest model export`: the CTranslate2 tiny.en mapped onto openai-whisper's names."""
+    pytest.importorskip("whisper")
+    from metrics import words
+
+    from digest.config import load
+    from digest.transcribe import get_transcriber
+
+    out = CliRunner().invoke(cli, ["model", "export"])
+    assert out.exit_code == 0 and (home / "models" / "tiny.en.pt").exists(), out.output
+    torch_whisper = get_transcriber(load(home, overrides={"asr.backend": "openai-whisper"}))
+    assert torch_whisper.model_id == "openai-whisper:tiny.en.pt"
+    texts = {}
+    for name in ("whisper_jfk.flac", "ds_LDC93S1.wav"):
+        texts[name] = " ".join(s.text for s in torch_whisper.transcribe_file(AUDIO / name))
+        reference = " ".join(s.text for s in whisper.transcribe_file(AUDIO / name))
+        assert words(texts[name]) == words(reference)
+    assert wer(JFK, texts["whisper_jfk.flac"]) <= 0.1

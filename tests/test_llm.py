@@ -42,7 +42,7 @@ def insight() -> Insight:
 
 RECORDED = {
     "grounded": (
-        "While gas furnaces were the default, heat pumps have now outsold them in the United States three years running."
+        "While gas furnaces were the default, heat pumps have outsold them in the United States three years running."
     ),
     "invented_number": "While gas furnaces dominated, heat pumps now outsell them by 45 percent in the United States.",
     "invented_name": (

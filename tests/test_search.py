@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_deliver import follow_eval_day
 
 from digest import pipeline
 from digest.archive import fts_query
 from digest.cli import cli
 from digest.config import load
 from digest.store import Store
-from test_deliver import follow_eval_day
 
 
 @pytest.fixture
@@ -38,7 +38,9 @@ def test_hybrid_search_finds_paraphrases_with_show_episode_date_and_audio_link(a
     assert {"insight", "claim", "transcript"} <= kinds
     top_claim = next(h for h in hits if h["kind"] == "claim")
     assert "sodium" in top_claim["text"].lower() and top_claim["show"] and top_claim["episode"]
-    assert top_claim["date"] in {"2026-11-20", "2026-11-21"} and top_claim["url"].endswith(f"#t={int(top_claim['start'])}")
+    assert top_claim["date"] in {"2026-11-20", "2026-11-21"} and top_claim["url"].endswith(
+        f"#t={int(top_claim['start'])}"
+    )
     semantic_only = search("people sleeping at home versus the office", "--kind", "claim")
     assert semantic_only, "no shared words needed: the semantic half finds it"
 
@@ -52,8 +54,22 @@ def test_filters_narrow_the_hits(archive_home):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("query", ['"heat pumps"', "heat NEAR pumps", "heat* -pumps", "AND OR NOT", '"unbalanced',
-                                   "the", "of the and", "!!! ???", "(", "'", "sodium's"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"heat pumps"',
+        "heat NEAR pumps",
+        "heat* -pumps",
+        "AND OR NOT",
+        '"unbalanced',
+        "the",
+        "of the and",
+        "!!! ???",
+        "(",
+        "'",
+        "sodium's",
+    ],
+)
 def test_odd_queries_never_error(archive_home, query):
     out = CliRunner().invoke(cli, ["search", query, "--json"])
     assert out.exit_code == 0, out.output
@@ -72,8 +88,9 @@ def test_fts_follows_deletes_and_a_corrupt_vector_index_is_rebuilt(archive_home)
     assert index.exists()
     index.write_bytes(b"\x00garbage")
     assert search("octopus", "--kind", "claim")  # rebuilt from SQLite
-    field_notes = next(f for f in json.loads(CliRunner().invoke(cli, ["feeds", "list", "--json"]).output)
-                       if "field-notes" in f["url"])
+    field_notes = next(
+        f for f in json.loads(CliRunner().invoke(cli, ["feeds", "list", "--json"]).output) if "field-notes" in f["url"]
+    )
     CliRunner().invoke(cli, ["feeds", "remove", str(field_notes["id"])])
     assert search("octopus", "--kind", "transcript") == []
     assert not [h for h in search("octopus", "--kind", "claim") if h["show"] == "Field Notes"]
