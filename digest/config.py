@@ -45,6 +45,7 @@ SETTINGS: list[Setting] = [
     Setting("asr.compute_type", "auto", "auto (cuda: float16, cpu: int8) or any CTranslate2 type."),
     Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory."),
     Setting("asr.language", "en", "Spoken language passed to Whisper."),
+    Setting("asr.batch_size", 8, "VAD-cut chunks transcribed per forward pass (faster-whisper); 1 is sequential."),
     Setting("embed.model", "", "sentence-transformers model name or path; empty means bundled MiniLM."),
     Setting("rank.top_k", 5, "Insights in a digest, at most."),
     Setting("rank.min_shows", 2, "Distinct shows an insight needs."),

@@ -79,13 +79,24 @@ def bundled_asr_model() -> str:
 
 
 class FasterWhisper(Transcriber):
-    """faster-whisper (CTranslate2), with Silero VAD so silence yields no invented text."""
+    """faster-whisper (CTranslate2), with Silero VAD so silence yields no invented text.
+
+    With ``batch_size`` > 1 the VAD-cut speech chunks of a file are decoded together
+    (``BatchedInferencePipeline``); 1 decodes them one window after the other.
+    """
 
     name = "faster-whisper"
 
-    def __init__(self, model: str = "", device: str = "auto", compute_type: str = "auto", language: str | None = "en"):
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = "en",
+        batch_size: int = 1,
+    ):
         try:
-            from faster_whisper import WhisperModel
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError:
             raise BackendError("faster-whisper is not installed: pip install faster-whisper") from None
         self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
@@ -94,16 +105,20 @@ class FasterWhisper(Transcriber):
         path = model or bundled_asr_model()
         self.model_id = f"{self.name}:{model or 'tiny.en'}"
         self.language = language
+        self.batch_size = batch_size
         self.model = WhisperModel(path, device=self.device, compute_type=compute_type)
+        self.batched = BatchedInferencePipeline(self.model) if batch_size > 1 else None
 
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
-        segments, _ = self.model.transcribe(
-            audio,
-            language=self.language,
-            vad_filter=True,
-            beam_size=1,
-            condition_on_previous_text=False,
-        )
+        options = dict(language=self.language, vad_filter=True, beam_size=1, condition_on_previous_text=False)
+        if self.batched is not None:
+            # 25 s chunks: with 30 s ones tiny.en sometimes ends a chunk early and drops its last sentence
+            # (corpus WER 0.066 against 0.022 sequential); 25 s keeps sequential WER and most of the speed.
+            segments, _ = self.batched.transcribe(
+                audio, batch_size=self.batch_size, without_timestamps=False, chunk_length=25, **options
+            )
+        else:
+            segments, _ = self.model.transcribe(audio, **options)
         for s in segments:
             yield Segment(s.start, s.end, s.text)
 
@@ -113,7 +128,13 @@ class OpenAIWhisper(Transcriber):
 
     name = "openai-whisper"
 
-    def __init__(self, model: str = "", device: str = "auto", compute_type: str = "auto", language: str | None = "en"):
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = "en",
+    ):
         try:
             import whisper
         except ImportError:
@@ -165,11 +186,13 @@ def get_transcriber(config: Config) -> Transcriber:
     model = config["asr.model"]
     if name == OpenAIWhisper.name and not model:
         model = str(bundled_torch_checkpoint(config))
+    options = {"batch_size": config["asr.batch_size"]} if name == FasterWhisper.name else {}
     return BACKENDS[name](
         model=model,
         device=config["asr.device"],
         compute_type=config["asr.compute_type"],
         language=config["asr.language"] or None,
+        **options,
     )
 
 

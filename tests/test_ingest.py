@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import CORPUS, ROOT, rss
-from metrics import wer
+from metrics import wer, words
 
 from digest import pipeline
 from digest.audio import decode_chunks
@@ -242,7 +242,6 @@ def test_run_killed_midway_resumes_without_redoing_work(server, home):
 def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
     """`digest model export`: the CTranslate2 tiny.en mapped onto openai-whisper's names."""
     pytest.importorskip("whisper")
-    from metrics import words
 
     from digest.config import load
     from digest.transcribe import get_transcriber
@@ -257,3 +256,19 @@ def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
         reference = " ".join(s.text for s in whisper.transcribe_file(AUDIO / name))
         assert words(texts[name]) == words(reference)
     assert wer(JFK, texts["whisper_jfk.flac"]) <= 0.1
+
+
+@pytest.mark.slow
+def test_batched_cpu_path_gives_the_same_words_as_the_sequential_path(whisper):
+    batched = FasterWhisper(batch_size=8)
+    for name in (
+        "whisper_jfk.flac",
+        "ds_LDC93S1.wav",
+        "ds_new-home-in-the-stars-16k.wav",
+        "joinly_OSR_us_000_0034_8k.wav",
+        "radiofeed_episode_silence.wav",
+    ):
+        sequential = " ".join(s.text for s in whisper.transcribe_file(AUDIO / name))
+        together = list(batched.transcribe_file(AUDIO / name))
+        assert words(" ".join(s.text for s in together)) == words(sequential), name
+        assert all(0 <= s.start <= s.end for s in together)
