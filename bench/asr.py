@@ -32,8 +32,8 @@ REFERENCES = {
     "joinly_OSR_us_000_0034_8k.wav": (
         "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's "
         "house. A pink shell was found on the sandy beach. Small children came to see him. The grass and bushes were "
-        "wet with dew. The blind man counted his old coins. A severe storm tore down the barn. She called his name many "
-        "times. When you hear the bell, come quickly."
+        "wet with dew. The blind man counted his old coins. A severe storm tore down the barn. "
+        "She called his name many times. When you hear the bell, come quickly."
     ),
 }
 
