@@ -111,11 +111,25 @@ def _print_digest_summary(app: App, report) -> None:
 @click.option("--demo", is_flag=True, help="Follow the bundled demo shows and subscribe demo@localhost (offline).")
 @click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today in schedule.timezone).")
 @click.option("--dry-run", is_flag=True, help="Build and store the digest, but send nothing.")
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), help="Where transcription runs (default: executor.name)."
+)
+@click.option("--address", help="Ray cluster address for --executor ray (default: executor.address).")
 @click.option("--explain", is_flag=True, help="Show each insight's scores and why the runners-up lost.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @pass_app
-def run(app: App, demo: bool, date_: str | None, dry_run: bool, explain: bool, quiet: bool, as_json: bool) -> None:
+def run(
+    app: App,
+    demo: bool,
+    date_: str | None,
+    dry_run: bool,
+    executor: str | None,
+    address: str | None,
+    explain: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Poll feeds, transcribe new episodes, pick the top insights and send the digest."""
     from digest import pipeline
 
@@ -126,7 +140,9 @@ def run(app: App, demo: bool, date_: str | None, dry_run: bool, explain: bool, q
 
         bundled.install(app.config, app.store)
         app.store.add_subscriber("demo@localhost")
-    report = pipeline.run(app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run)
+    report = pipeline.run(
+        app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run, executor=executor, address=address
+    )
     report.dry_run = dry_run
     if as_json:
         _emit_json(

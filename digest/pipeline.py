@@ -18,10 +18,11 @@ from digest.config import Config
 from digest.deliver import DeliveryReport, deliver
 from digest.embed import Embedder
 from digest.errors import DigestError
+from digest.executors import Executor, Job, get_executor
 from digest.insights import build_digest
-from digest.models import Digest, Episode, Status
+from digest.models import Digest, Episode, Segment, Status
 from digest.store import Store
-from digest.transcribe import Transcriber, get_transcriber, transcribe_audio
+from digest.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class _Progress:
         self.enabled = not quiet and sys.stderr.isatty()
 
     @contextmanager
-    def episode(self, episode: Episode, path: Path) -> Iterator[Callable[[float], None]]:
+    def job(self, job: Job) -> Iterator[Callable[[float], None]]:
+        episode, path = job.episode, job.path
         if not self.enabled:
             yield lambda done: None
             return
@@ -98,19 +100,12 @@ class _Progress:
 
 
 class Ingest:
-    """Fetch and transcribe pending episodes; the transcriber loads only when audio needs it."""
+    """Fetch pending episodes, then transcribe the audio ones through an executor."""
 
-    def __init__(self, store: Store, config: Config, quiet: bool = False, transcriber: Transcriber | None = None):
-        self.store, self.config = store, config
-        self._transcriber = transcriber
-        self.progress = _Progress(quiet)
+    def __init__(self, store: Store, config: Config, executor: Executor):
+        self.store, self.config, self.executor = store, config, executor
         self.audio_dir = config.home / "audio"
-
-    @property
-    def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = get_transcriber(self.config)
-        return self._transcriber
+        self.cache_key = f"{config['asr.backend']}:{config['asr.model'] or 'tiny.en'}"
 
     def fetch(self, http, episode: Episode) -> bool:
         """Store a publisher transcript, or download the audio. True when the episode is transcribed."""
@@ -134,22 +129,23 @@ class Ingest:
         episode.audio_path, episode.audio_sha256 = str(path), sha
         return False
 
-    def transcribe(self, episode: Episode) -> None:
-        path = Path(episode.audio_path or "")
-        model = self.config["asr.model"] or "tiny.en"
-        cache_key = f"{self.config['asr.backend']}:{model}"
-        segments = self.store.cached_asr(episode.audio_sha256 or "", cache_key)
-        if segments is None:
-            with self.progress.episode(episode, path) as update:
-                segments = transcribe_audio(self.transcriber, path, self.config["asr.chunk_seconds"], update)
-            self.store.cache_asr(episode.audio_sha256 or "", cache_key, segments)
-        self.store.save_transcript(episode.id, segments, f"asr:{cache_key}")
+    def _done(self, episode: Episode, segments: list[Segment], report: RunReport) -> None:
+        self.store.save_transcript(episode.id, segments, f"asr:{self.cache_key}")
+        self._discard_audio(episode.audio_path)
+        report.transcribed.append(episode)
+
+    def _failed(self, episode: Episode, error: DigestError, report: RunReport) -> None:
+        log.warning("episode %s (%s) failed: %s", episode.id, episode.title, error)
+        self.store.mark_failed(episode.id, str(error))
+        self._discard_audio(episode.audio_path)
+        report.failed.append((episode, str(error)))
 
     def _discard_audio(self, path: str | None) -> None:
         if path and not any(e.audio_path == path for e in self.store.episodes(Status.FETCHED)):
             Path(path).unlink(missing_ok=True)
 
     def run(self, report: RunReport) -> None:
+        jobs = []
         with net.client(self.config["fetch.timeout"]) as http:
             for episode in self.store.pending(self.config["pipeline.max_attempts"]):
                 try:
@@ -158,14 +154,20 @@ class Ingest:
                     if episode.status is not Status.FETCHED and self.fetch(http, episode):
                         report.transcribed.append(episode)
                         continue
-                    self.transcribe(episode)
-                    self._discard_audio(episode.audio_path)
-                    report.transcribed.append(episode)
                 except DigestError as exc:
-                    log.warning("episode %s (%s) failed: %s", episode.id, episode.title, exc)
-                    self.store.mark_failed(episode.id, str(exc))
-                    self._discard_audio(episode.audio_path)
-                    report.failed.append((episode, str(exc)))
+                    self._failed(episode, exc, report)
+                    continue
+                cached = self.store.cached_asr(episode.audio_sha256 or "", self.cache_key)
+                if cached is not None:
+                    self._done(episode, cached, report)
+                else:
+                    jobs.append(Job(episode, Path(episode.audio_path or "")))
+        for job, outcome in self.executor.transcribe(jobs):
+            if isinstance(outcome, DigestError):
+                self._failed(job.episode, outcome, report)
+                continue
+            self.store.cache_asr(job.episode.audio_sha256 or "", self.cache_key, outcome)
+            self._done(job.episode, outcome, report)
 
 
 def today(config: Config) -> str:
@@ -182,6 +184,8 @@ def run(
     dry_run: bool = False,
     transcriber: Transcriber | None = None,
     embedder: Embedder | None = None,
+    executor: str | None = None,
+    address: str | None = None,
 ) -> RunReport:
     """Poll every feed, fetch and transcribe every pending episode, build the day's digest and send it.
 
@@ -194,6 +198,7 @@ def run(
         dry_run: Build and store the digest, but send nothing.
         transcriber: A loaded ASR backend to use instead of ``asr.*`` (tests, executors).
         embedder: A loaded embedding backend to use instead of ``embed.*``.
+        executor: ``local`` or ``ray`` (default: ``executor.name``); ``address`` names the Ray cluster.
     """
     report = RunReport()
     with run_lock(config):
@@ -201,7 +206,11 @@ def run(
         report.feeds_polled = len(results)
         report.feed_errors = [(r.feed.url, r.error) for r in results if r.error]
         report.new_episodes = sum(len(r.new_episodes) for r in results)
-        Ingest(store, config, quiet, transcriber).run(report)
+        runner = get_executor(config, executor, address, transcriber, _Progress(quiet).job)
+        try:
+            Ingest(store, config, runner).run(report)
+        finally:
+            runner.close()
         report.digest = build_digest(config, store, date or today(config), embedder)
         if not dry_run and (report.digest.insights or config["mail.quiet_day_note"]):
             report.delivery = deliver(config, store, report.digest)
