@@ -7,6 +7,7 @@ from datetime import date as Date
 
 import jinja2
 
+from digest.errors import DeliveryError
 from digest.models import Digest
 
 
@@ -55,4 +56,8 @@ def email_parts(
         date_long=long_date(digest.date),
         preheader=preheader,
     )
-    return env.get_template("digest.html.j2").render(context), env.get_template("digest.txt.j2").render(context)
+    try:
+        return env.get_template("digest.html.j2").render(context), env.get_template("digest.txt.j2").render(context)
+    except jinja2.TemplateError as exc:
+        where = f"{exc.name}:{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else "the email template"
+        raise DeliveryError(f"{where}: {exc}") from exc

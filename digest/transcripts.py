@@ -90,7 +90,7 @@ def parse_text(document: str) -> list[Segment]:
         if stamp := _INLINE_TIME.match(para.lstrip("*_ ")):
             start = _seconds(stamp.group(1))
         para = _INLINE_TIME.sub("", re.sub(r"\\?\[\d{1,2}(?::\d{2}){1,2}\\?\]", " ", para))
-        para = re.sub(r"[*_#>`]+", "", para)
+        para = re.sub(r"[*_#>`]+", "", re.sub(r"\\([\[\]()*_#>`])", r"\1", para))
         cleaned = _clean(para)
         if cleaned:
             segments.append(Segment(start, start, cleaned))

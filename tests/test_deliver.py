@@ -202,3 +202,26 @@ def test_killed_while_sending_then_rerun_delivers_to_each_address_exactly_once(h
     subprocess.run([sys.executable, "-m", "digest", "send"], env=env, cwd=ROOT, capture_output=True)
     subprocess.run([sys.executable, "-m", "digest", "send"], env=env, cwd=ROOT, capture_output=True)
     assert sorted(smtp.recipients()) == emails
+
+
+def test_a_template_error_is_reported_and_nothing_is_sent(home, smtp, monkeypatch):
+    import jinja2
+
+    from digest import render
+
+    store = Store(load(home).db_path)
+    store.add_subscriber("ada@example.com")
+    store.save_digest(hostile_digest(), [])
+    broken = jinja2.Environment(
+        loader=jinja2.DictLoader(
+            {"digest.html.j2": "{{ digest.insights[0].nope.deeper }}", "digest.txt.j2": "{% if %}"}
+        ),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+    )
+    broken.filters["clock"] = render.clock
+    monkeypatch.setattr(render, "environment", lambda: broken)
+    out = invoke("send", code=1)
+    assert out.startswith("Error:") and "email template" in out
+    assert store.delivery("2026-11-21", 1) is None and not smtp.messages
+    monkeypatch.undo()

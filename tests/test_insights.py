@@ -1,0 +1,54 @@
+"""The insights stage on the labelled corpus: embeddings computed once, same inputs same digest, final once sent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_deliver import follow_eval_day
+
+from digest import pipeline
+from digest.config import load
+from digest.embed import SentenceTransformerEmbedder
+from digest.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+class CountingEmbedder(SentenceTransformerEmbedder):
+    """The real bundled MiniLM, counting the texts it was asked to embed."""
+
+    texts = 0
+
+    def embed(self, texts):
+        type(self).texts += len(texts)
+        return super().embed(texts)
+
+
+def test_embeddings_are_computed_once_and_reruns_give_the_same_digest(home):
+    follow_eval_day(home)
+    config = load(home)
+    store = Store(config.db_path)
+    embedder = CountingEmbedder()
+    first = pipeline.run(config, store, date="2026-11-20", quiet=True, dry_run=True, embedder=embedder)
+    embedded = CountingEmbedder.texts
+    assert embedded > 0
+    (home / "index" / "sent.faiss").write_bytes(b"corrupt")  # indexes are rebuilt from SQLite
+    second = pipeline.run(config, store, date="2026-11-20", quiet=True, dry_run=True, embedder=embedder)
+    assert CountingEmbedder.texts == embedded  # nothing embedded twice
+    assert json.dumps(first.digest.to_json(explain=True)) == json.dumps(second.digest.to_json(explain=True))
+    assert store.digest("2026-11-20").to_json() == first.digest.to_json()
+
+
+def test_once_mail_has_gone_out_the_digest_is_final_and_new_episodes_wait(home):
+    follow_eval_day(home, upto=1)
+    config = load(home)
+    store = Store(config.db_path)
+    store.add_subscriber("ada@example.com")
+    sent = pipeline.run(config, store, date="2026-11-20", quiet=True)
+    assert sent.delivery.sent == ["ada@example.com"]
+    follow_eval_day(home, upto=2)  # day 2's episodes appear later the same day
+    again = pipeline.run(config, store, date="2026-11-20", quiet=True)
+    assert again.digest.to_json() == sent.digest.to_json() and again.delivery.already == ["ada@example.com"]
+    tomorrow = pipeline.run(config, store, date="2026-11-21", quiet=True)
+    assert tomorrow.digest.episodes_scanned == 4 and tomorrow.delivery.sent == ["ada@example.com"]
