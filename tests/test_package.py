@@ -26,12 +26,12 @@ def test_wheel_installed_outside_the_repo_finds_templates_prompts_and_demo(tmp_p
     probe = (
         "import digest, digest.render as r, digest.llm as l, digest.demo as d\n"
         "from digest.models import Digest\n"
-        "assert digest.__file__.startswith(%r), digest.__file__\n"
+        f"assert digest.__file__.startswith({str(target)!r}), digest.__file__\n"
         "print(len(r.environment().list_templates()), len(d.shows()))\n"
         "html, text = r.email_parts(Digest('2026-11-20'), subject_line='s', recipient='a@b.c', unsubscribe_url='u',"
         " archive_url='a')\n"
         "assert 'A quiet day' in html and 'A quiet day' in text\n"
-    ) % str(target)
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
     )
