@@ -240,3 +240,29 @@ def smtp(monkeypatch: pytest.MonkeyPatch, home: Path):
     monkeypatch.setenv("DIGEST_MAIL_FROM", "digest@news.test")
     yield sink
     sink.stop()
+
+
+CHROMIUM_ARGS = [  # headless on a machine with no network: no background connections, no sandbox as root
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    import shutil
+
+    if not shutil.which("chromium"):
+        pytest.skip("needs Debian's chromium (installed by .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
