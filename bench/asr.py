@@ -110,6 +110,32 @@ def main() -> None:
         f"ratio {bare_time / ours_time:.2f}x (target >= 2.0)"
     )
     print(f"  WER on the corpus references: sequential {corpus_wer(bare):.3f}, batched {corpus_wer(ours):.3f}")
+    torch_paths(path_seconds=seconds, minutes=args.minutes, batch_size=args.batch_size)
+
+
+def torch_paths(path_seconds: float, minutes: float, batch_size: int) -> None:
+    """The PyTorch (GPU) path on this CPU: batched windows against bare sequential ``model.transcribe``."""
+    from digest.audio import decode_chunks
+    from digest.export import export
+    from digest.transcribe import OpenAIWhisper, bundled_asr_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = export(Path(bundled_asr_model()), Path(tmp) / "tiny.en.pt")
+        batched = OpenAIWhisper(model=str(checkpoint), device="cpu", batch_size=batch_size)
+        path = Path(tmp) / "long.wav"
+        long_file(path, minutes)
+        audio = np.concatenate(list(decode_chunks(path, 3600)))
+        t = time.perf_counter()
+        batched.model.transcribe(audio, language="en", fp16=False, temperature=0.0, condition_on_previous_text=False)
+        bare_time = time.perf_counter() - t
+        t = time.perf_counter()
+        batched.batched.transcribe_many([audio])
+        ours_time = time.perf_counter() - t
+    print(
+        f"  PyTorch path (exported tiny.en, fp32 on CPU): bare sequential model.transcribe "
+        f"{path_seconds / bare_time:.0f}x realtime, digest batched windows (batch {batch_size}) "
+        f"{path_seconds / ours_time:.0f}x realtime, ratio {bare_time / ours_time:.2f}x"
+    )
 
 
 if __name__ == "__main__":

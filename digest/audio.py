@@ -28,7 +28,7 @@ def duration(path: Path) -> float | None:
         return None
 
 
-def _quiet_cut(samples: np.ndarray, limit: int) -> int:
+def quiet_cut(samples: np.ndarray, limit: int) -> int:
     """Index near ``limit`` where to cut without splitting a word: the quietest 0.1 s before it."""
     search = int(_CUT_SEARCH_SECONDS * SAMPLE_RATE)
     start = max(0, limit - search)
@@ -38,6 +38,19 @@ def _quiet_cut(samples: np.ndarray, limit: int) -> int:
         return limit
     energy = (window[: frames * _FRAME].reshape(frames, _FRAME) ** 2).mean(axis=1)
     return start + int(np.argmin(energy)) * _FRAME + _FRAME // 2
+
+
+def windows(samples: np.ndarray, seconds: float = 30.0) -> list[tuple[float, np.ndarray]]:
+    """Split audio into windows of at most ``seconds``, each cut at a quiet moment, with their start times."""
+    limit = int(seconds * SAMPLE_RATE)
+    found, start = [], 0
+    while len(samples) - start > limit:
+        cut = start + quiet_cut(samples[start : start + limit], limit)
+        found.append((start / SAMPLE_RATE, samples[start:cut]))
+        start = cut
+    if len(samples) > start:
+        found.append((start / SAMPLE_RATE, samples[start:]))
+    return found
 
 
 def decode_chunks(path: Path, chunk_seconds: float) -> Iterator[np.ndarray]:
@@ -82,7 +95,7 @@ def decode_chunks(path: Path, chunk_seconds: float) -> Iterator[np.ndarray]:
             pending_len += len(samples)
             if pending_len >= limit + int(_CUT_SEARCH_SECONDS * SAMPLE_RATE):
                 buffer = np.concatenate(pending)
-                cut = _quiet_cut(buffer, limit)
+                cut = quiet_cut(buffer, limit)
                 total += cut
                 yield buffer[:cut]
                 pending, pending_len = [buffer[cut:]], len(buffer) - cut

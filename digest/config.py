@@ -45,7 +45,7 @@ SETTINGS: list[Setting] = [
     Setting("asr.compute_type", "auto", "auto (cuda: float16, cpu: int8) or any CTranslate2 type."),
     Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory."),
     Setting("asr.language", "en", "Spoken language passed to Whisper."),
-    Setting("asr.batch_size", 8, "VAD-cut chunks transcribed per forward pass (faster-whisper); 1 is sequential."),
+    Setting("asr.batch_size", 8, "Speech chunks (faster-whisper) or 30 s windows (openai-whisper) per forward pass."),
     Setting("executor.name", "local", "Where transcription runs: local (this process) or ray."),
     Setting("executor.address", "", "Ray cluster address for executor = ray; empty starts a local one."),
     Setting("executor.workers", 2, "Ray worker actors, one model each (at most one per GPU)."),

@@ -134,6 +134,7 @@ class OpenAIWhisper(Transcriber):
         device: str = "auto",
         compute_type: str = "auto",
         language: str | None = "en",
+        batch_size: int = 1,
     ):
         try:
             import whisper
@@ -149,8 +150,16 @@ class OpenAIWhisper(Transcriber):
         self.model_id = f"{self.name}:{Path(model).name}"
         self.language = language
         self.model = whisper.load_model(model, device=self.device)
+        self.batched = None
+        if batch_size > 1:
+            from digest.batched import BatchedDecoder
+
+            self.batched = BatchedDecoder(self.model, language, batch_size, self.fp16)
 
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
+        if self.batched is not None:
+            yield from self.batched.transcribe_many([audio])[0]
+            return
         result = self.model.transcribe(
             audio,
             language=self.language,
@@ -186,13 +195,12 @@ def get_transcriber(config: Config) -> Transcriber:
     model = config["asr.model"]
     if name == OpenAIWhisper.name and not model:
         model = str(bundled_torch_checkpoint(config))
-    options = {"batch_size": config["asr.batch_size"]} if name == FasterWhisper.name else {}
     return BACKENDS[name](
         model=model,
         device=config["asr.device"],
         compute_type=config["asr.compute_type"],
         language=config["asr.language"] or None,
-        **options,
+        batch_size=config["asr.batch_size"],
     )
 
 
