@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -136,10 +137,8 @@ class OpenAIWhisper(Transcriber):
         language: str | None = "en",
         batch_size: int = 1,
     ):
-        try:
-            import whisper
-        except ImportError:
-            raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'") from None
+        if importlib.util.find_spec("whisper") is None:
+            raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'")
         if not model:
             raise BackendError(
                 "openai-whisper needs a model name such as tiny.en or a checkpoint path "
@@ -149,7 +148,9 @@ class OpenAIWhisper(Transcriber):
         self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
         self.model_id = f"{self.name}:{Path(model).name}"
         self.language = language
-        self.model = whisper.load_model(model, device=self.device)
+        from digest.export import load_model
+
+        self.model = load_model(Path(model), self.device)
         self.batched = None
         if batch_size > 1:
             from digest.batched import BatchedDecoder

@@ -256,6 +256,13 @@ def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
         reference = " ".join(s.text for s in whisper.transcribe_file(AUDIO / name))
         assert words(texts[name]) == words(reference)
     assert wer(JFK, texts["whisper_jfk.flac"]) <= 0.1
+    small = home / "tiny.en-int8.pt"
+    assert CliRunner().invoke(cli, ["model", "export", "--int8", "--out", str(small)]).exit_code == 0
+    assert small.stat().st_size < 0.6 * (home / "models" / "tiny.en.pt").stat().st_size  # fits a 64 MiB transfer
+    int8 = get_transcriber(
+        load(home, overrides={"asr.backend": "openai-whisper", "asr.model": str(small), "asr.batch_size": 1})
+    )
+    assert " ".join(s.text for s in int8.transcribe_file(AUDIO / "whisper_jfk.flac")) == texts["whisper_jfk.flac"]
 
 
 @pytest.mark.slow
