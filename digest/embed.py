@@ -50,6 +50,12 @@ class SentenceTransformerEmbedder(Embedder):
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise BackendError("sentence-transformers is not installed: pip install sentence-transformers") from None
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in cron mail or --quiet output
+        except ImportError:
+            pass
         self.model_id = f"{self.name}:{model or 'all-MiniLM-L6-v2'}"
         self.model = SentenceTransformer(model or bundled_embedding_model(), device=device)
 
