@@ -78,6 +78,8 @@ def _vtt(lines: list[Line]) -> str:
 
 def write_feeds(days: list[dict], upto: int, media: Path, feeds_dir: Path, audio: bool) -> list[Path]:
     """RSS feeds per show holding the episodes of days[:upto], transcripts or audio as file:// URLs."""
+    from digest.feeds import PODCAST_NAMESPACE
+
     shows: dict[str, list[str]] = {}
     for n, day in enumerate(days[:upto]):
         for ep in day["episode"]:
@@ -104,7 +106,8 @@ def write_feeds(days: list[dict], upto: int, media: Path, feeds_dir: Path, audio
     for show, items in shows.items():
         path = feeds_dir / f"{_slug(show)}.xml"
         path.write_text(
-            '<?xml version="1.0"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+            '<?xml version="1.0"?>'
+            f'<rss version="2.0" xmlns:podcast="{PODCAST_NAMESPACE}">'
             f"<channel><title>{escape(show)}</title>{''.join(items)}</channel></rss>"
         )
         paths.append(path)

@@ -143,7 +143,6 @@ def run(
     report = pipeline.run(
         app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run, executor=executor, address=address
     )
-    report.dry_run = dry_run
     if as_json:
         _emit_json(
             {

@@ -112,6 +112,7 @@ class Config:
 
     home: Path
     values: dict[str, Any]
+    from_file: frozenset[str] = frozenset()
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -120,9 +121,7 @@ class Config:
         """Where a setting's value came from: env, config.toml or default."""
         if _BY_NAME[name].env in os.environ:
             return "env"
-        return "config.toml" if name in self._file_values else "default"
-
-    _file_values: frozenset[str] = frozenset()
+        return "config.toml" if name in self.from_file else "default"
 
     @property
     def db_path(self) -> Path:
@@ -175,9 +174,7 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         if name not in _BY_NAME:
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(_BY_NAME[name], value, "override")
-    config = Config(home=home, values=values)
-    config._file_values = frozenset(file_values)
-    return config
+    return Config(home=home, values=values, from_file=frozenset(file_values))
 
 
 def markdown_table() -> str:

@@ -46,6 +46,7 @@ _TRACKING_PREFIX = re.compile(
     r")",
     re.IGNORECASE,
 )
+PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"  # an identifier in feeds, never fetched
 _TRANSCRIPT_RANK = {
     "application/json": 0,
     "text/vtt": 1,
@@ -136,7 +137,8 @@ def raw_transcript_links(body: bytes) -> dict[str, list[TranscriptLink]]:
     XML with patterns that also work on malformed documents.
     """
     text = body.decode("utf-8", errors="replace")
-    prefixes = re.findall(r'xmlns:([\w.-]+)\s*=\s*["\']https?://podcastindex\.org/namespace/1\.0/?["\']', text)
+    namespace = re.escape(PODCAST_NAMESPACE.split("://", 1)[1])
+    prefixes = re.findall(rf'xmlns:([\w.-]+)\s*=\s*["\']https?://{namespace}/?["\']', text)
     prefix = "|".join(re.escape(p) for p in prefixes or ["podcast"])
     tag = re.compile(rf"<(?:{prefix}):transcript\b([^>]*)/?>", re.IGNORECASE)
     found: dict[str, list[TranscriptLink]] = {}

@@ -9,7 +9,7 @@ import numpy as np
 from digest import claims as claim_extraction
 from digest.config import Config
 from digest.embed import Embedder, embed_cached, get_embedder, text_hash
-from digest.models import Digest
+from digest.models import Digest, Status
 from digest.rank import ClaimInfo, RankSettings, rank
 from digest.store import Store
 from digest.vectorindex import load_or_build, vectors_of
@@ -21,10 +21,17 @@ _BOILERPLATE_HISTORY = 5  # a show's latest other episodes compared for repeated
 def extract_pending(store: Store) -> int:
     """Cut every transcribed episode that has no claims yet into claims; returns how many episodes."""
     pending = store.episodes_without_claims()
+    segments: dict[int, list] = {}
+
+    def read(episode_id: int) -> list:
+        if episode_id not in segments:
+            segments[episode_id] = store.segments(episode_id)
+        return segments[episode_id]
+
     for ep in pending:
-        others = [e for e in store.episodes(feed_id=ep.feed_id) if e.id != ep.id and e.status.value == "transcribed"]
-        history = [store.segments(e.id) for e in others[:_BOILERPLATE_HISTORY]]
-        store.save_claims(ep.id, claim_extraction.extract(ep.id, ep.feed_id, store.segments(ep.id), history))
+        others = [e for e in store.episodes(Status.TRANSCRIBED, feed_id=ep.feed_id) if e.id != ep.id]
+        history = [read(e.id) for e in others[:_BOILERPLATE_HISTORY]]
+        store.save_claims(ep.id, claim_extraction.extract(ep.id, ep.feed_id, read(ep.id), history))
     return len(pending)
 
 

@@ -200,7 +200,7 @@ def run(
         embedder: A loaded embedding backend to use instead of ``embed.*``.
         executor: ``local`` or ``ray`` (default: ``executor.name``); ``address`` names the Ray cluster.
     """
-    report = RunReport()
+    report = RunReport(dry_run=dry_run)
     with run_lock(config):
         results = feeds.poll(store, config)
         report.feeds_polled = len(results)

@@ -150,8 +150,8 @@ def rank(
     for members in cluster(vectors, settings.cluster_threshold, sal):
         centroid = _unit(vectors[members].mean(axis=0))
         c = Cluster(members, centroid)
-        centrality = vectors[members] @ centroid
-        c.representative = max(members, key=lambda m: (centrality[members.index(m)] * sal[m], -m))
+        centrality = dict(zip(members, (vectors[members] @ centroid).tolist()))
+        c.representative = max(members, key=lambda m: (centrality[m] * sal[m], -m))
         c.salience = sal[c.representative]
         feeds = sorted({claims[m].feed_id for m in members})
         c.shows, c.episodes = len(feeds), len({claims[m].episode_id for m in members})

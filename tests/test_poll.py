@@ -8,6 +8,7 @@ import time
 
 from click.testing import CliRunner
 from conftest import CORPUS, rss
+from test_corpus_feeds import new_feed_url_in
 
 from digest.cli import cli
 from digest.feeds import poll
@@ -75,7 +76,7 @@ def test_itunes_new_feed_url_updates_the_stored_url(server, store, config):
     feed, _ = store.add_feed(url)
     [result] = poll(store, config)
     assert result.error is None and len(result.new_episodes) == 1
-    assert store.feed(feed.id).url == "https://feeds.simplecast.com/bgeVtxQX"
+    assert store.feed(feed.id).url == new_feed_url_in("radiofeed_rss_new_feed_url.xml")
 
 
 def test_first_poll_takes_newest_n_and_later_polls_take_every_new_episode(server, store, config):
