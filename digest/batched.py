@@ -1,13 +1,19 @@
-"""Batched Whisper decoding through PyTorch: many 30-second windows, from many episodes, per forward pass.
+"""Batched Whisper transcription through PyTorch: many 30-second windows, from many episodes, per forward pass.
 
-This is the GPU path (CTranslate2's CUDA build cannot load on CUDA 13 machines): audio is
-cut into windows at quiet moments, log-mel spectrograms are computed on the model's
-device, and ``whisper.decode`` runs a whole batch of windows at once, with timestamps.
+This is the GPU path (CTranslate2's CUDA build cannot load on CUDA 13 machines). Audio is
+cut into windows at quiet moments; a worker thread reads the audio and packs the next
+batch into pinned memory while the GPU decodes the current one; log-mel spectrograms are
+computed on the model's device; :class:`digest.greedy.GreedyDecoder` decodes the whole
+batch at once, with timestamps. Memory stays bounded by the batch size, however long the
+episodes are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +24,24 @@ NO_SPEECH = 0.6  # openai-whisper's own thresholds for "this window is silence"
 LOW_LOGPROB = -1.0
 TIME_STEP = 0.02  # seconds per timestamp token
 SILENCE_RMS = 1e-3  # about -60 dBFS: a window this quiet is not decoded (Whisper would invent "you")
+WINDOW_SAMPLES = 30 * SAMPLE_RATE
+PREFETCH = 2  # batches packed ahead of the GPU
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most 30 s of one recording (16 kHz mono float32), starting ``offset`` seconds into it."""
+
+    recording: int
+    offset: float
+    audio: np.ndarray
+
+
+def recording_windows(recordings: Iterable[np.ndarray]) -> Iterator[Window]:
+    """The quiet-cut windows of each recording, in order."""
+    for n, recording in enumerate(recordings):
+        for offset, audio in windows(recording):
+            yield Window(n, offset, audio)
 
 
 def segments_from_tokens(tokens: Iterable[int], tokenizer, offset: float, length: float) -> list[Segment]:
@@ -45,52 +69,116 @@ def segments_from_tokens(tokens: Iterable[int], tokenizer, offset: float, length
     return [s for s in found if s.text]
 
 
+def _audible(window: Window) -> bool:
+    return len(window.audio) > 0 and float(np.sqrt(np.mean(window.audio**2))) >= SILENCE_RMS
+
+
 class BatchedDecoder:
-    """Decodes the windows of many recordings together, ``batch_size`` windows per forward pass.
+    """Transcribes the windows of many recordings together, ``batch_size`` windows per forward pass.
 
     Args:
         model: A loaded ``whisper.Whisper`` model.
         language: Spoken language, e.g. ``en``.
         batch_size: Windows per forward pass (hundreds on a GPU, a few on a CPU).
-        fp16: Half precision (CUDA only).
+        fp16: Half-precision activations (CUDA only).
     """
 
     def __init__(self, model, language: str | None = "en", batch_size: int = 32, fp16: bool = False):
+        import torch
         import whisper
 
-        self.whisper, self.model = whisper, model
-        self.batch_size, self.fp16 = batch_size, fp16
-        self.options = whisper.DecodingOptions(language=language, without_timestamps=False, fp16=fp16, temperature=0.0)
+        from digest.greedy import GreedyDecoder
+
+        self.torch, self.whisper, self.model, self.batch_size = torch, whisper, model, batch_size
+        self.greedy = GreedyDecoder(model, language, torch.float16 if fp16 else torch.float32)
         self.tokenizer = whisper.tokenizer.get_tokenizer(
             model.is_multilingual, num_languages=model.num_languages, language=language, task="transcribe"
         )
+        self.filters = whisper.audio.mel_filters(model.device, model.dims.n_mels)
+        self.hann = torch.hann_window(whisper.audio.N_FFT, device=model.device)
+        self.pinned = model.device.type == "cuda"
 
-    def mel(self, audio: np.ndarray):
-        """A 30-second log-mel spectrogram, computed on the model's device."""
-        import torch
+    def pack(self, batch: list[Window]):
+        """The batch's audio as one zero-padded windows × 30 s float32 tensor, pinned when it goes to a GPU."""
+        packed = self.torch.empty((len(batch), WINDOW_SAMPLES), pin_memory=self.pinned)
+        for row, window in zip(packed.numpy(), batch):
+            audio = window.audio[:WINDOW_SAMPLES]
+            row[: len(audio)] = audio
+            row[len(audio) :] = 0.0
+        return packed
 
-        w = self.whisper
-        samples = w.pad_or_trim(torch.from_numpy(np.ascontiguousarray(audio)).to(self.model.device))
-        return w.log_mel_spectrogram(samples, self.model.dims.n_mels)
+    def log_mel(self, packed):
+        """openai-whisper's log-mel spectrogram of each window, computed on the model's device."""
+        torch, whisper = self.torch, self.whisper
+        audio = packed.to(self.model.device, non_blocking=True)
+        stft = torch.stft(audio, whisper.audio.N_FFT, whisper.audio.HOP_LENGTH, window=self.hann, return_complex=True)
+        power = stft[..., :-1].abs() ** 2
+        log = (self.filters @ power).clamp(min=1e-10).log10()
+        log = torch.maximum(log, log.amax(dim=(1, 2), keepdim=True) - 8.0)
+        return (log + 4.0) / 4.0
+
+    def decode(self, batch: list[Window], packed) -> list[list[Segment]]:
+        """Segments of each window of ``batch``, whose audio ``packed`` holds."""
+        found = []
+        for window, out in zip(batch, self.greedy(self.log_mel(packed))):
+            if out.no_speech_prob > NO_SPEECH and out.avg_logprob < LOW_LOGPROB:
+                found.append([])
+            else:
+                found.append(
+                    segments_from_tokens(out.tokens, self.tokenizer, window.offset, len(window.audio) / SAMPLE_RATE)
+                )
+        return found
+
+    def transcribe_windows(self, source: Iterable[Window]) -> Iterator[tuple[Window, list[Segment]]]:
+        """Each window of ``source`` with its segments, in order; silent windows get none.
+
+        A worker thread pulls windows from ``source`` (reading and decoding audio there) and
+        packs batches ahead of the GPU, at most ``PREFETCH`` of them.
+        """
+        ready: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        stop = threading.Event()
+
+        def hand_over(batch: list[Window]) -> None:
+            audible = [w for w in batch if _audible(w)]
+            ready.put((batch, audible, self.pack(audible) if audible else None))
+
+        def produce() -> None:
+            try:
+                batch: list[Window] = []
+                for window in source:
+                    batch.append(window)
+                    if len(batch) == self.batch_size:
+                        hand_over(batch)
+                        batch = []
+                        if stop.is_set():
+                            return
+                if batch:
+                    hand_over(batch)
+                ready.put(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                ready.put(exc)
+
+        worker = threading.Thread(target=produce, name="digest-windows", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                batch, audible, packed = item
+                decoded = dict(zip(map(id, audible), self.decode(audible, packed) if audible else []))
+                for window in batch:
+                    yield window, decoded.get(id(window), [])
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
 
     def transcribe_many(self, recordings: list[np.ndarray]) -> list[list[Segment]]:
         """Segments of each recording (16 kHz mono float32), decoded in shared batches of windows."""
-        import torch
-
-        jobs = [
-            (n, offset, audio)
-            for n, recording in enumerate(recordings)
-            for offset, audio in windows(recording)
-            if len(audio) and float(np.sqrt(np.mean(audio**2))) >= SILENCE_RMS
-        ]
         results: list[list[Segment]] = [[] for _ in recordings]
-        for first in range(0, len(jobs), self.batch_size):
-            batch = jobs[first : first + self.batch_size]
-            mel = torch.stack([self.mel(audio) for _, _, audio in batch])
-            with torch.inference_mode():
-                decoded = self.whisper.decode(self.model, mel.half() if self.fp16 else mel, self.options)
-            for (n, offset, audio), out in zip(batch, decoded):
-                if out.no_speech_prob > NO_SPEECH and out.avg_logprob < LOW_LOGPROB:
-                    continue
-                results[n] += segments_from_tokens(out.tokens, self.tokenizer, offset, len(audio) / SAMPLE_RATE)
+        for window, segments in self.transcribe_windows(recording_windows(recordings)):
+            results[window.recording] += segments
         return results
