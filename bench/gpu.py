@@ -73,7 +73,7 @@ def make_episodes(audio: Path, folder: Path, hours: float, minutes_each: float =
     return paths
 
 
-def read_ahead(paths: list[Path], workers: int = 4) -> Iterator[np.ndarray]:
+def read_ahead(paths: list[Path], workers: int = 8) -> Iterator[np.ndarray]:
     """Each file's samples in order, read on CPU workers at most ``workers`` files ahead."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = [pool.submit(read_wav, p) for p in paths[:workers]]
@@ -108,6 +108,7 @@ def main() -> None:
 
     from digest.batched import PREFETCH, BatchedDecoder, recording_windows
     from digest.export import load_model
+    from digest.greedy import ENCODE_SLICE
     from digest.models import Episode
     from digest.store import Store
 
@@ -145,18 +146,16 @@ def main() -> None:
 
         batch = list(recording_windows([first] * warm_up))[: args.batch_size]
         t = synced()
-        packed = decoder.pack(batch)
-        t_pack = synced()
-        mel = decoder.log_mel(packed)
+        mel = decoder.log_mel(decoder.pack(batch))
         t_mel = synced()
-        model.encoder(mel[:64].half() if fp16 else mel[:64])
-        t_encode = (synced() - t_mel) * len(batch) / 64
-        decoded = decoder.greedy(mel)
-        t_decode = synced() - t_mel
-        lengths = [len(d.tokens) for d in decoded]
+        for start in range(0, len(batch), ENCODE_SLICE):
+            model.encoder(mel[start : start + ENCODE_SLICE].to(decoder.greedy.dtype))
+        t_encoder = synced()
+        lengths = [len(d.tokens) for d in decoder.greedy(mel)]
+        t_greedy = synced()
         print(
-            f"    one batch of {len(batch)}: pack {t_pack - t:.3f} s, mel {t_mel - t_pack:.3f} s, "
-            f"encoder about {t_encode:.3f} s, encoder + decoding {t_decode:.3f} s "
+            f"    one batch of {len(batch)}: pack + mel {t_mel - t:.3f} s, encoder {t_encoder - t_mel:.3f} s, "
+            f"encoder + decoding {t_greedy - t_encoder:.3f} s, CUDA graphs {decoder.greedy.graphs} "
             f"(tokens per window: mean {np.mean(lengths):.0f}, max {max(lengths)})"
         )
         if not args.baseline_minutes:

@@ -97,6 +97,8 @@ class BatchedDecoder:
         self.filters = whisper.audio.mel_filters(model.device, model.dims.n_mels)
         self.hann = torch.hann_window(whisper.audio.N_FFT, device=model.device)
         self.pinned = model.device.type == "cuda"
+        if self.pinned:
+            torch.backends.cudnn.benchmark = True  # the encoder's convolutions always see the same shapes
 
     def pack(self, batch: list[Window]):
         """The batch's audio as one zero-padded windows × 30 s float32 tensor, pinned when it goes to a GPU."""
@@ -119,7 +121,7 @@ class BatchedDecoder:
 
     def decode(self, batch: list[Window], packed) -> list[list[Segment]]:
         """Segments of each window of ``batch``, whose audio ``packed`` holds."""
-        found = []
+        found: list[list[Segment]] = []
         for window, out in zip(batch, self.greedy(self.log_mel(packed))):
             if out.no_speech_prob > NO_SPEECH and out.avg_logprob < LOW_LOGPROB:
                 found.append([])

@@ -6,20 +6,24 @@ sets the pace. ``GreedyDecoder`` follows the same rules, read from the ``Decodin
 openai-whisper builds for the options (suppressed tokens, blank suppression, timestamps in
 pairs and never decreasing, the first timestamp within 1 s, a timestamp forced when
 timestamps together outweigh any text token), but as tensor operations on the whole batch.
-Each window's cross-attention keys and values are computed once, the self-attention cache
-is one preallocated tensor, and windows that have finished are dropped from the batch as
-it goes.
+Each window's cross-attention keys and values are computed once, and every tensor a step
+touches is preallocated, so that on a GPU the step is captured once as a CUDA graph and
+replayed: a step then costs one launch instead of a couple of hundred.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-COMPACT_EVERY = 8  # steps between checks for finished windows (each check waits for the GPU)
-ENCODE_SLICE = 64  # windows per encoder pass, which bounds the encoder's activations
+log = logging.getLogger(__name__)
+
+CHECK_EVERY = 8  # steps between checks whether every window has finished (each check waits for the GPU)
+ENCODE_SLICE = 128  # windows per encoder pass, which bounds the encoder's activations
+SMALLEST_GRAPH = 8  # on a GPU, batches are padded to a power of two from here, so few graphs are captured
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ def _rules(model, language: str | None) -> _Rules:
     )
 
 
+def bucket(size: int) -> int:
+    """The padded batch size a CUDA graph is captured for: the next power of two, at least ``SMALLEST_GRAPH``."""
+    return max(SMALLEST_GRAPH, 1 << (size - 1).bit_length())
+
+
 def _norm(x: torch.Tensor, ln) -> torch.Tensor:
     """openai-whisper's LayerNorm: computed in float32, returned in the input's dtype."""
     return F.layer_norm(x.float(), ln.normalized_shape, ln.weight.float(), ln.bias.float(), ln.eps).to(x.dtype)
@@ -81,10 +90,14 @@ class GreedyDecoder:
         language: Spoken language, e.g. ``en``.
         dtype: Precision of the activations (``torch.float16`` on a GPU); like openai-whisper,
             the weights stay float32 and layer norms and logits are computed in float32.
+        graphs: Replay each step as a CUDA graph (the default on CUDA devices).
     """
 
-    def __init__(self, model, language: str | None = "en", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self, model, language: str | None = "en", dtype: torch.dtype = torch.float32, graphs: bool | None = None
+    ):
         self.model, self.rules, self.dtype = model, _rules(model, language), dtype
+        self.graphs = model.device.type == "cuda" if graphs is None else graphs
         decoder = model.decoder
         self.heads = model.dims.n_text_head
         self.blocks = list(decoder.blocks)
@@ -96,97 +109,133 @@ class GreedyDecoder:
             for b in self.blocks
         ]
         self.vocabulary = decoder.token_embedding.weight.to(dtype).T
+        self.steps = len(self.rules.initial) + self.rules.sample_len - 1  # positions a window's text can take
         device, begin = model.device, self.rules.timestamp_begin
         # index tensors live on the device: a list index would copy from the host, and wait for the GPU, every step
         self.suppress = torch.tensor(self.rules.suppress, device=device)
         self.blank = torch.tensor(self.rules.blank, device=device)
         self.stamps = torch.arange(begin, model.dims.n_vocab, device=device)
+        self.positions = torch.arange(self.steps, device=device)
+        self.batches: dict[int, _Batch] = {}
 
     @torch.inference_mode()
     def __call__(self, mel: torch.Tensor) -> list[Decoded]:
         """Decode ``mel`` (windows × n_mels × 3000 log-mel frames, on the model's device)."""
-        r = self.rules
-        features = torch.cat([self.model.encoder(part.to(self.dtype)) for part in mel.split(ENCODE_SLICE)])
-        size, device = features.shape[0], features.device
-        cross = self._cross_attention(features)
-        del features
-        steps = len(r.initial) + r.sample_len - 1
-        cache = torch.empty(
-            (len(self.blocks), 2, size, self.heads, steps, self.model.dims.n_text_state // self.heads),
-            dtype=self.dtype,
-            device=device,
-        )
-        rows = torch.arange(size, device=device)  # each active window's place in the batch
-        out = torch.full((size, r.sample_len), r.eot, dtype=torch.long, device=device)
-        sum_logprob = torch.zeros(size, device=device)
-        no_speech = torch.zeros(size, device=device)
-        state = _Stamps.start(size, device)
-        token = torch.full((size,), r.initial[0], dtype=torch.long, device=device)
-        for position in range(steps):
-            logits = self._step(token, position, cache, cross)
+        r, size = self.rules, mel.shape[0]
+        b = self._batch(size)
+        for first in range(0, size, ENCODE_SLICE):
+            features = self.model.encoder(mel[first : first + ENCODE_SLICE].to(self.dtype))
+            self._cross_attention(features, b.cross[:, :, first : first + len(features)])
+        b.reset(r)
+        for position, token in enumerate(r.initial):
+            b.position.fill_(position)
+            b.token.fill_(token)
+            logits = self._forward(b)
             if position == r.sot_index:
-                no_speech[rows] = logits.softmax(dim=-1)[:, r.no_speech]
-            sample = position - len(r.initial) + 1
-            if sample < 0:
-                token = torch.full_like(token, r.initial[position + 1])
-                continue
-            self._apply_rules(logits, sample, state)
-            logprobs = F.log_softmax(logits, dim=-1)
-            token = logits.argmax(dim=-1)
-            chosen = logprobs.gather(1, token[:, None])[:, 0]
-            sum_logprob.index_add_(0, rows, torch.where(state.done, 0.0, chosen))
-            token = torch.where(state.done, r.eot, token)
-            out[rows, sample] = token
-            state.advance(token, r)
-            if (sample + 1) % COMPACT_EVERY == 0:
-                active = (~state.done).nonzero()[:, 0]
-                if len(active) == 0:
-                    break
-                if len(active) <= len(rows) // 2:
-                    rows, token, state = rows[active], token[active], state.select(active)
-                    cache, cross = cache[:, :, active], cross[:, :, active]
-        return self._results(out.tolist(), sum_logprob.tolist(), no_speech.tolist())
+                b.no_speech.copy_(logits.softmax(dim=-1)[:, r.no_speech])
+        self._choose(b, logits, first=True)
+        for sample in range(1, r.sample_len):
+            if b.graph is not None:
+                b.graph.replay()
+            else:
+                self._next(b)
+            if sample % CHECK_EVERY == 0 and bool(b.done[:size].all()):
+                break
+        return self._results(b.out[:size].tolist(), b.sum_logprob[:size].tolist(), b.no_speech[:size].tolist())
 
-    def _cross_attention(self, features: torch.Tensor) -> torch.Tensor:
-        """Each decoder layer's keys and values over the encoded audio: layers × 2 × windows × heads × frames × dim."""
-        size, frames, width = features.shape
-        shape = (len(self.blocks), 2, size, self.heads, frames, width // self.heads)
-        cross = torch.empty(shape, dtype=self.dtype, device=features.device)
-        for n, b in enumerate(self.blocks):
-            for kind, projected in enumerate((b.cross_attn.key(features), b.cross_attn.value(features))):
-                cross[n, kind] = projected.view(size, frames, self.heads, -1).transpose(1, 2)
-        return cross
+    def _batch(self, size: int) -> _Batch:
+        """Preallocated tensors for ``size`` windows; on a GPU, cached per padded size with a captured step."""
+        if not self.graphs:
+            return _Batch(self, size)
+        padded = bucket(size)
+        if padded not in self.batches:
+            b = _Batch(self, padded)
+            b.reset(self.rules)
+            try:
+                b.graph = self._capture(b)
+            except RuntimeError as exc:  # decoding still works, one launch per operation
+                log.warning("CUDA graph capture failed (%s); decoding step by step", exc)
+                self.graphs = False
+                return _Batch(self, size)
+            self.batches[padded] = b
+        return self.batches[padded]
 
-    def _step(self, token: torch.Tensor, position: int, cache: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
-        """Float32 logits of the next token for each window, given its token at ``position``."""
-        decoder, size = self.model.decoder, token.shape[0]
-        x = (decoder.token_embedding(token) + decoder.positional_embedding[position]).to(cache.dtype)
+    def _capture(self, b: _Batch) -> torch.cuda.CUDAGraph:
+        """The step after the first, captured as a CUDA graph over ``b``'s tensors."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up before capture, as CUDA graphs require
+            for _ in range(2):
+                self._next(b)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # the audio thread may allocate meanwhile
+            self._next(b)
+        return graph
+
+    def _cross_attention(self, features: torch.Tensor, out: torch.Tensor) -> None:
+        """Write each decoder layer's keys and values over the encoded audio into ``out``.
+
+        ``out`` is layers × 2 × windows × heads × frames × dim.
+        """
+        size, frames, _ = features.shape
+        for n, block in enumerate(self.blocks):
+            for kind, projected in enumerate((block.cross_attn.key(features), block.cross_attn.value(features))):
+                out[n, kind] = projected.view(size, frames, self.heads, -1).transpose(1, 2)
+
+    def _next(self, b: _Batch) -> None:
+        """One decoding step after the first: what a CUDA graph captures (no reads on the host, fixed shapes)."""
+        self._choose(b, self._forward(b), first=False)
+
+    def _forward(self, b: _Batch) -> torch.Tensor:
+        """Float32 logits of the next token of each window, whose token at ``b.position`` is ``b.token``."""
+        decoder, size = self.model.decoder, b.token.shape[0]
+        x = (decoder.token_embedding(b.token) + decoder.positional_embedding.index_select(0, b.position)).to(self.dtype)
+        seen = (self.positions <= b.position).view(1, 1, 1, -1)  # the cache up to this position
         for n, block in enumerate(self.blocks):
             q, k, v = F.linear(_norm(x, block.attn_ln), *self.qkv[n]).view(size, 3, self.heads, -1).unbind(1)
-            cache[n, 0, :, :, position], cache[n, 1, :, :, position] = k, v
-            keys, values = cache[n, 0, :, :, : position + 1], cache[n, 1, :, :, : position + 1]
-            x = x + block.attn.out(F.scaled_dot_product_attention(q[:, :, None], keys, values).reshape(size, -1))
+            b.cache[n, 0].index_copy_(2, b.position, k[:, :, None])
+            b.cache[n, 1].index_copy_(2, b.position, v[:, :, None])
+            attended = F.scaled_dot_product_attention(q[:, :, None], b.cache[n, 0], b.cache[n, 1], attn_mask=seen)
+            x = x + block.attn.out(attended.reshape(size, -1))
             q = block.cross_attn.query(_norm(x, block.cross_attn_ln)).view(size, self.heads, 1, -1)
-            attended = F.scaled_dot_product_attention(q, cross[n, 0], cross[n, 1])
+            attended = F.scaled_dot_product_attention(q, b.cross[n, 0], b.cross[n, 1])
             x = x + block.cross_attn.out(attended.reshape(size, -1))
             x = x + block.mlp(_norm(x, block.mlp_ln))
         x = _norm(x, decoder.ln)
         return (x @ self.vocabulary).float()
 
-    def _apply_rules(self, logits: torch.Tensor, sample: int, state: _Stamps) -> None:
-        """Mask, in place, the tokens openai-whisper's rules forbid as the ``sample``-th sampled token."""
+    def _choose(self, b: _Batch, logits: torch.Tensor, first: bool) -> None:
+        """Apply the rules, take the most likely token, and record it; then move to the next position."""
+        r = self.rules
+        self._apply_rules(logits, first, b)
+        token = logits.argmax(dim=-1)
+        chosen = F.log_softmax(logits, dim=-1).gather(1, token[:, None])[:, 0]
+        b.sum_logprob.add_(torch.where(b.done, 0.0, chosen))
+        token = torch.where(b.done, r.eot, token)
+        b.out.index_copy_(1, b.position - (len(r.initial) - 1), token[:, None])
+        is_stamp = token >= r.timestamp_begin
+        b.penultimate_is_stamp.copy_(b.last_is_stamp)
+        b.last_is_stamp.copy_(is_stamp)
+        b.last_stamp.copy_(torch.where(is_stamp, token, b.last_stamp))
+        b.done.logical_or_(token == r.eot)
+        b.token.copy_(token)
+        b.position.add_(1).clamp_(max=self.steps - 1)
+
+    def _apply_rules(self, logits: torch.Tensor, first: bool, b: _Batch) -> None:
+        """Mask, in place, the tokens openai-whisper's rules forbid as the next sampled token."""
         r, inf = self.rules, float("-inf")
         begin = r.timestamp_begin
-        logits[:, self.suppress] = inf
-        if sample == 0:
-            logits[:, self.blank] = inf
+        logits.index_fill_(1, self.suppress, inf)
+        if first:
+            logits.index_fill_(1, self.blank, inf)
             logits[:, :begin] = inf  # a window starts with a timestamp ...
             logits[:, begin + r.max_initial_timestamp + 1 :] = inf  # ... within its first second
         else:
-            closing = state.last_is_stamp & ~state.penultimate_is_stamp
-            logits[:, begin:].masked_fill_((state.last_is_stamp & state.penultimate_is_stamp)[:, None], inf)
+            closing = b.last_is_stamp & ~b.penultimate_is_stamp
+            logits[:, begin:].masked_fill_((b.last_is_stamp & b.penultimate_is_stamp)[:, None], inf)
             logits[:, : r.eot].masked_fill_(closing[:, None], inf)  # a segment's end is followed by a start
-            floor = torch.where(closing, state.last_stamp, state.last_stamp + 1)  # stamps never go back
+            floor = torch.where(closing, b.last_stamp, b.last_stamp + 1)  # stamps never go back
             logits[:, begin:].masked_fill_(self.stamps[None] < floor[:, None], inf)
         logprobs = F.log_softmax(logits, dim=-1)
         stamp_wins = logprobs[:, begin:].logsumexp(dim=-1) > logprobs[:, :begin].max(dim=-1).values
@@ -200,28 +249,37 @@ class GreedyDecoder:
         return found
 
 
-@dataclass
-class _Stamps:
-    """Per-window timestamp state: whether the last two sampled tokens were timestamps, and the last timestamp."""
+class _Batch:
+    """Every tensor one decoding step reads or writes, for ``size`` windows, at fixed addresses.
 
-    last_is_stamp: torch.Tensor
-    penultimate_is_stamp: torch.Tensor
-    last_stamp: torch.Tensor  # token id of the last timestamp; -1 before the first
-    done: torch.Tensor
+    The timestamp state follows openai-whisper: whether the last two sampled tokens were
+    timestamps (a missing penultimate token counts as one) and the last timestamp (-1 before
+    the first).
+    """
 
-    @classmethod
-    def start(cls, size: int, device) -> _Stamps:
-        """Before the first sampled token, openai-whisper counts a missing penultimate token as a timestamp."""
-        ones = torch.ones(size, dtype=torch.bool, device=device)
-        return cls(ones, ones.clone(), torch.full((size,), -1, dtype=torch.long, device=device), ~ones)
+    def __init__(self, decoder: GreedyDecoder, size: int):
+        dims, device, dtype = decoder.model.dims, decoder.model.device, decoder.dtype
+        layers, heads, width = len(decoder.blocks), decoder.heads, dims.n_text_state // decoder.heads
+        zeros = dict(dtype=dtype, device=device)
+        self.cross = torch.zeros((layers, 2, size, heads, dims.n_audio_ctx, width), **zeros)
+        self.cache = torch.zeros((layers, 2, size, heads, decoder.steps, width), **zeros)
+        self.token = torch.zeros(size, dtype=torch.long, device=device)
+        self.position = torch.zeros(1, dtype=torch.long, device=device)
+        self.out = torch.zeros((size, decoder.rules.sample_len), dtype=torch.long, device=device)
+        self.sum_logprob = torch.zeros(size, device=device)
+        self.no_speech = torch.zeros(size, device=device)
+        self.last_is_stamp = torch.zeros(size, dtype=torch.bool, device=device)
+        self.penultimate_is_stamp = torch.zeros(size, dtype=torch.bool, device=device)
+        self.last_stamp = torch.zeros(size, dtype=torch.long, device=device)
+        self.done = torch.zeros(size, dtype=torch.bool, device=device)
+        self.graph: torch.cuda.CUDAGraph | None = None
 
-    def advance(self, token: torch.Tensor, rules: _Rules) -> None:
-        is_stamp = token >= rules.timestamp_begin
-        self.penultimate_is_stamp, self.last_is_stamp = self.last_is_stamp, is_stamp
-        self.last_stamp = torch.where(is_stamp, token, self.last_stamp)
-        self.done = self.done | (token == rules.eot)
-
-    def select(self, rows: torch.Tensor) -> _Stamps:
-        return _Stamps(
-            self.last_is_stamp[rows], self.penultimate_is_stamp[rows], self.last_stamp[rows], self.done[rows]
-        )
+    def reset(self, rules: _Rules) -> None:
+        """Ready for a new batch: nothing sampled yet."""
+        self.out.fill_(rules.eot)
+        self.sum_logprob.zero_()
+        self.no_speech.zero_()
+        self.last_is_stamp.fill_(True)
+        self.penultimate_is_stamp.fill_(True)
+        self.last_stamp.fill_(-1)
+        self.done.zero_()
