@@ -44,7 +44,7 @@ def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as w:
         rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
         raw = np.frombuffer(w.readframes(w.getnframes()), dtype={1: np.uint8, 2: np.int16}[width])
-    samples = (raw.astype(np.float32) - 128) / 128 if width == 1 else raw.astype(np.float32) / 32768
+    samples = (raw.astype(np.float32) - 128) / 128 if width == 1 else np.multiply(raw, 1 / 32768, dtype=np.float32)
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1)
     if rate != 16000:

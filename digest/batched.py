@@ -10,9 +10,11 @@ episodes are.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,7 @@ TIME_STEP = 0.02  # seconds per timestamp token
 SILENCE_RMS = 1e-3  # about -60 dBFS: a window this quiet is not decoded (Whisper would invent "you")
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 PREFETCH = 2  # batches packed ahead of the GPU
+COPY_ROWS = 32  # windows one copier thread packs at a time
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ def segments_from_tokens(tokens: Iterable[int], tokenizer, offset: float, length
 
 
 def _audible(window: Window) -> bool:
-    return len(window.audio) > 0 and float(np.sqrt(np.mean(window.audio**2))) >= SILENCE_RMS
+    audio = window.audio
+    return len(audio) > 0 and float(np.dot(audio, audio)) / len(audio) >= SILENCE_RMS**2
 
 
 class BatchedDecoder:
@@ -97,16 +101,22 @@ class BatchedDecoder:
         self.filters = whisper.audio.mel_filters(model.device, model.dims.n_mels)
         self.hann = torch.hann_window(whisper.audio.N_FFT, device=model.device)
         self.pinned = model.device.type == "cuda"
+        self.copiers = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="digest-pack")
         if self.pinned:
             torch.backends.cudnn.benchmark = True  # the encoder's convolutions always see the same shapes
 
     def pack(self, batch: list[Window]):
         """The batch's audio as one zero-padded windows × 30 s float32 tensor, pinned when it goes to a GPU."""
         packed = self.torch.empty((len(batch), WINDOW_SAMPLES), pin_memory=self.pinned)
-        for row, window in zip(packed.numpy(), batch):
-            audio = window.audio[:WINDOW_SAMPLES]
-            row[: len(audio)] = audio
-            row[len(audio) :] = 0.0
+        rows = packed.numpy()
+
+        def fill(first: int) -> None:  # numpy copies without the GIL, so the copiers run in parallel
+            for row, window in zip(rows[first : first + COPY_ROWS], batch[first : first + COPY_ROWS]):
+                audio = window.audio[:WINDOW_SAMPLES]
+                row[: len(audio)] = audio
+                row[len(audio) :] = 0.0
+
+        list(self.copiers.map(fill, range(0, len(batch), COPY_ROWS)))
         return packed
 
     def log_mel(self, packed):
