@@ -16,11 +16,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from digest.audio import SAMPLE_RATE, windows
+from digest.audio import SAMPLE_RATE, decode_chunks, windows
+from digest.errors import TranscriptionError
 from digest.models import Segment
+from digest.transcribe import failure
 
 NO_SPEECH = 0.6  # openai-whisper's own thresholds for "this window is silence"
 LOW_LOGPROB = -1.0
@@ -187,6 +190,38 @@ class BatchedDecoder:
                     ready.get(timeout=0.1)
                 except queue.Empty:
                     pass
+
+    def transcribe_files(
+        self, paths: list[Path], chunk_seconds: float = 600
+    ) -> Iterator[tuple[int, list[Segment] | TranscriptionError]]:
+        """Each file's segments, or the error that stopped it, in order; windows of all files share batches.
+
+        Files are decoded chunk by chunk on the worker thread, so memory stays bounded
+        however long the episodes are. A file that cannot be decoded costs only itself.
+        """
+        failures: dict[int, TranscriptionError] = {}
+
+        def source() -> Iterator[Window]:
+            for n, path in enumerate(paths):
+                offset = 0.0
+                try:
+                    for chunk in decode_chunks(path, chunk_seconds):
+                        for start, audio in windows(chunk):
+                            yield Window(n, offset + start, audio)
+                        offset += len(chunk) / SAMPLE_RATE
+                except Exception as exc:  # recorded before any window of a later file is handed over
+                    failures[n] = failure(path, exc)
+
+        found: list[Segment] = []
+        current = 0
+        for window, segments in self.transcribe_windows(source()):
+            while current < window.recording:  # every file before this window's is complete
+                yield current, failures.get(current, found)
+                current, found = current + 1, []
+            found += segments
+        while current < len(paths):
+            yield current, failures.get(current, found)
+            current, found = current + 1, []
 
     def transcribe_many(self, recordings: list[np.ndarray]) -> list[list[Segment]]:
         """Segments of each recording (16 kHz mono float32), decoded in shared batches of windows."""

@@ -45,22 +45,35 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """In this process, one episode after the other; the transcriber loads on first use."""
+    """In this process; the transcriber loads on first use.
+
+    A backend that batches across files (openai-whisper with ``asr.batch_size`` > 1, the
+    GPU path) gets all episodes at once, so windows of many episodes share each forward
+    pass; otherwise episodes go one after the other, each with its progress bar.
+    """
 
     def __init__(self, config: Config, transcriber: Transcriber | None = None, progress: Progress | None = None):
         self.config, self._transcriber, self.progress = config, transcriber, progress
 
     def transcribe(self, jobs: list[Job]) -> Iterator[tuple[Job, Outcome]]:
+        if not jobs:
+            return
+        try:
+            if self._transcriber is None:
+                self._transcriber = get_transcriber(self.config)
+        except DigestError as exc:
+            for job in jobs:
+                yield job, exc
+            return
+        transcriber, chunk = self._transcriber, self.config["asr.chunk_seconds"]
+        if transcriber.batches_files or self.progress is None:
+            for n, outcome in transcriber.transcribe_files([job.path for job in jobs], chunk):
+                yield jobs[n], outcome
+            return
         for job in jobs:
             try:
-                if self._transcriber is None:
-                    self._transcriber = get_transcriber(self.config)
-                chunk = self.config["asr.chunk_seconds"]
-                if self.progress is None:
-                    segments = transcribe_audio(self._transcriber, job.path, chunk)
-                else:
-                    with self.progress(job) as update:
-                        segments = transcribe_audio(self._transcriber, job.path, chunk, update)
+                with self.progress(job) as update:
+                    segments = transcribe_audio(transcriber, job.path, chunk, update)
             except DigestError as exc:
                 yield job, exc
                 continue

@@ -31,6 +31,7 @@ class Transcriber(ABC):
     name: ClassVar[str]
     device: str = "cpu"
     model_id: str = ""
+    batches_files: bool = False  # True where transcribe_files decodes windows of several files together
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
@@ -55,6 +56,19 @@ class Transcriber(ABC):
             offset += len(chunk) / SAMPLE_RATE
             if progress:
                 progress(offset)
+
+    def transcribe_files(
+        self, paths: list[Path], chunk_seconds: float = 600
+    ) -> Iterator[tuple[int, list[Segment] | TranscriptionError]]:
+        """Each file's segments, or the error that stopped it, by its place in ``paths``.
+
+        One file after the other here; a backend that batches across files overrides this.
+        """
+        for n, path in enumerate(paths):
+            try:
+                yield n, transcribe_audio(self, path, chunk_seconds)
+            except TranscriptionError as exc:
+                yield n, exc
 
 
 def _cuda_available(backend: str) -> bool:
@@ -163,6 +177,7 @@ class OpenAIWhisper(Transcriber):
             from digest.batched import BatchedDecoder
 
             self.batched = BatchedDecoder(self.model, language, batch_size, self.fp16)
+            self.batches_files = True
 
     def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
         if self.batched is not None:
@@ -180,6 +195,14 @@ class OpenAIWhisper(Transcriber):
             if s.get("no_speech_prob", 0.0) > 0.6 and s.get("avg_logprob", 0.0) < -1.0:
                 continue
             yield Segment(float(s["start"]), float(s["end"]), s["text"])
+
+    def transcribe_files(
+        self, paths: list[Path], chunk_seconds: float = 600
+    ) -> Iterator[tuple[int, list[Segment] | TranscriptionError]]:
+        if self.batched is None:
+            yield from super().transcribe_files(paths, chunk_seconds)
+        else:
+            yield from self.batched.transcribe_files(paths, chunk_seconds)
 
 
 def bundled_torch_checkpoint(config: Config) -> Path:
@@ -218,7 +241,12 @@ def transcribe_audio(
     """Transcribe one file; a plain function over stored rows, so an executor can map it."""
     try:
         return list(transcriber.transcribe_file(path, chunk_seconds, progress))
-    except TranscriptionError:
-        raise
     except Exception as exc:  # a backend's own failure on one file must not stop the run
-        raise TranscriptionError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+        raise failure(path, exc) from exc
+
+
+def failure(path: Path, exc: Exception) -> TranscriptionError:
+    """``exc`` as the error that stopped transcribing ``path``, named after the file."""
+    return (
+        exc if isinstance(exc, TranscriptionError) else TranscriptionError(f"{path.name}: {type(exc).__name__}: {exc}")
+    )

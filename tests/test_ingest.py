@@ -279,31 +279,3 @@ def test_batched_cpu_path_gives_the_same_words_as_the_sequential_path(whisper):
         together = list(batched.transcribe_file(AUDIO / name))
         assert words(" ".join(s.text for s in together)) == words(sequential), name
         assert all(0 <= s.start <= s.end for s in together)
-
-
-@pytest.mark.slow
-def test_batched_pytorch_path_keeps_words_and_timestamps(home):
-    """The GPU path (openai-whisper, windows decoded in batches), checked on the CPU with the exported tiny.en."""
-    pytest.importorskip("whisper")
-    from digest.config import load
-    from digest.transcribe import get_transcriber
-
-    config = load(home, overrides={"asr.backend": "openai-whisper", "asr.batch_size": 8})
-    batched = get_transcriber(config)
-    assert batched.batched is not None
-    references = {
-        "whisper_jfk.flac": JFK,
-        "ds_new-home-in-the-stars-16k.wav": "we must find a new home in the stars",
-        "joinly_OSR_us_000_0034_8k.wav": "A gold ring will please most any girl. The long journey home took a year. "
-        "She saw a cat in the neighbor's house. A pink shell was found on the sandy beach. Small children came to see "
-        "him. The grass and bushes were wet with dew. The blind man counted his old coins. "
-        "A severe storm tore down the barn. She called his name many times. When you hear the bell, come quickly.",
-    }
-    recordings = [np.concatenate(list(decode_chunks(AUDIO / name, 600))) for name in references]
-    results = batched.batched.transcribe_many(recordings)  # windows of all three files in shared batches
-    for (name, reference), segments in zip(references.items(), results):
-        assert wer(reference, " ".join(s.text for s in segments)) <= 0.05, name
-        assert all(0 <= s.start <= s.end <= len(recordings[0]) / 16000 + 40 for s in segments)
-    harvard = results[2]
-    assert len(harvard) >= 8 and harvard[-1].end > 30  # the second window's times are offset into the file
-    assert list(batched.transcribe_file(AUDIO / "radiofeed_episode_silence.wav")) == []
