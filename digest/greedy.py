@@ -8,7 +8,8 @@ pairs and never decreasing, the first timestamp within 1 s, a timestamp forced w
 timestamps together outweigh any text token), but as tensor operations on the whole batch.
 Each window's cross-attention keys and values are computed once, and every tensor a step
 touches is preallocated, so that on a GPU the step is captured once as a CUDA graph and
-replayed: a step then costs one launch instead of a couple of hundred.
+replayed: eight steps then cost one launch instead of well over a thousand, and the thread
+that drives the GPU hardly needs the interpreter, whatever other threads are doing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
-CHECK_EVERY = 8  # steps between checks whether every window has finished (each check waits for the GPU)
+STRIDE = 8  # steps run (and captured in one CUDA graph) between checks whether every window has finished
 ENCODE_SLICE = 128  # windows per encoder pass, which bounds the encoder's activations
 SMALLEST_GRAPH = 8  # on a GPU, batches are padded to a power of two from here, so few graphs are captured
 
@@ -50,11 +51,13 @@ class _Rules:
     max_initial_timestamp: int
 
 
-def _rules(model, language: str | None) -> _Rules:
+def _rules(model, language: str | None, sample_len: int | None) -> _Rules:
     import whisper
     from whisper.decoding import ApplyTimestampRules, DecodingTask, SuppressTokens
 
-    options = whisper.DecodingOptions(language=language, without_timestamps=False, temperature=0.0)
+    options = whisper.DecodingOptions(
+        language=language, without_timestamps=False, temperature=0.0, sample_len=sample_len
+    )
     task = DecodingTask(model, options)
     tokenizer = task.tokenizer
     suppress = next(f for f in task.logit_filters if isinstance(f, SuppressTokens)).suppress_tokens
@@ -90,13 +93,19 @@ class GreedyDecoder:
         language: Spoken language, e.g. ``en``.
         dtype: Precision of the activations (``torch.float16`` on a GPU); like openai-whisper,
             the weights stay float32 and layer norms and logits are computed in float32.
-        graphs: Replay each step as a CUDA graph (the default on CUDA devices).
+        graphs: Replay the steps as CUDA graphs (the default on CUDA devices).
+        sample_len: Most tokens per window (openai-whisper's default: 224).
     """
 
     def __init__(
-        self, model, language: str | None = "en", dtype: torch.dtype = torch.float32, graphs: bool | None = None
+        self,
+        model,
+        language: str | None = "en",
+        dtype: torch.dtype = torch.float32,
+        graphs: bool | None = None,
+        sample_len: int | None = None,
     ):
-        self.model, self.rules, self.dtype = model, _rules(model, language), dtype
+        self.model, self.rules, self.dtype = model, _rules(model, language, sample_len), dtype
         self.graphs = model.device.type == "cuda" if graphs is None else graphs
         decoder = model.decoder
         self.heads = model.dims.n_text_head
@@ -115,7 +124,7 @@ class GreedyDecoder:
         self.suppress = torch.tensor(self.rules.suppress, device=device)
         self.blank = torch.tensor(self.rules.blank, device=device)
         self.stamps = torch.arange(begin, model.dims.n_vocab, device=device)
-        self.positions = torch.arange(self.steps, device=device)
+        self.positions = torch.arange(self.steps + 1, device=device)  # the last is scratch, see _choose
         self.batches: dict[int, _Batch] = {}
 
     @torch.inference_mode()
@@ -134,14 +143,15 @@ class GreedyDecoder:
             if position == r.sot_index:
                 b.no_speech.copy_(logits.softmax(dim=-1)[:, r.no_speech])
         self._choose(b, logits, first=True)
-        for sample in range(1, r.sample_len):
+        for _ in range(1, r.sample_len, STRIDE):
             if b.graph is not None:
                 b.graph.replay()
             else:
-                self._next(b)
-            if sample % CHECK_EVERY == 0 and bool(b.done[:size].all()):
+                self._stride(b)
+            if bool(b.done[:size].all()):
                 break
-        return self._results(b.out[:size].tolist(), b.sum_logprob[:size].tolist(), b.no_speech[:size].tolist())
+        out = b.out[:size, : r.sample_len]
+        return self._results(out.tolist(), b.sum_logprob[:size].tolist(), b.no_speech[:size].tolist())
 
     def _batch(self, size: int) -> _Batch:
         """Preallocated tensors for ``size`` windows; on a GPU, cached per padded size with a captured step."""
@@ -161,16 +171,15 @@ class GreedyDecoder:
         return self.batches[padded]
 
     def _capture(self, b: _Batch) -> torch.cuda.CUDAGraph:
-        """The step after the first, captured as a CUDA graph over ``b``'s tensors."""
+        """``STRIDE`` steps after the first, captured as one CUDA graph over ``b``'s tensors."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # warm-up before capture, as CUDA graphs require
-            for _ in range(2):
-                self._next(b)
+            self._stride(b)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # the audio thread may allocate meanwhile
-            self._next(b)
+            self._stride(b)
         return graph
 
     def _cross_attention(self, features: torch.Tensor, out: torch.Tensor) -> None:
@@ -183,9 +192,11 @@ class GreedyDecoder:
             for kind, projected in enumerate((block.cross_attn.key(features), block.cross_attn.value(features))):
                 out[n, kind] = projected.view(size, frames, self.heads, -1).transpose(1, 2)
 
-    def _next(self, b: _Batch) -> None:
-        """One decoding step after the first: what a CUDA graph captures (no reads on the host, fixed shapes)."""
-        self._choose(b, self._forward(b), first=False)
+    def _stride(self, b: _Batch) -> None:
+        """``STRIDE`` decoding steps after the first: what a CUDA graph captures (no reads on the host, fixed
+        shapes)."""
+        for _ in range(STRIDE):
+            self._choose(b, self._forward(b), first=False)
 
     def _forward(self, b: _Batch) -> torch.Tensor:
         """Float32 logits of the next token of each window, whose token at ``b.position`` is ``b.token``."""
@@ -220,7 +231,9 @@ class GreedyDecoder:
         b.last_stamp.copy_(torch.where(is_stamp, token, b.last_stamp))
         b.done.logical_or_(token == r.eot)
         b.token.copy_(token)
-        b.position.add_(1).clamp_(max=self.steps - 1)
+        # after a window's last token (sample_len of them), steps of a stride go to the scratch position
+        b.position.add_(1).clamp_(max=self.steps)
+        b.done.logical_or_(b.position == self.steps)
 
     def _apply_rules(self, logits: torch.Tensor, first: bool, b: _Batch) -> None:
         """Mask, in place, the tokens openai-whisper's rules forbid as the next sampled token."""
@@ -262,10 +275,10 @@ class _Batch:
         layers, heads, width = len(decoder.blocks), decoder.heads, dims.n_text_state // decoder.heads
         zeros = dict(dtype=dtype, device=device)
         self.cross = torch.zeros((layers, 2, size, heads, dims.n_audio_ctx, width), **zeros)
-        self.cache = torch.zeros((layers, 2, size, heads, decoder.steps, width), **zeros)
+        self.cache = torch.zeros((layers, 2, size, heads, decoder.steps + 1, width), **zeros)
         self.token = torch.zeros(size, dtype=torch.long, device=device)
         self.position = torch.zeros(1, dtype=torch.long, device=device)
-        self.out = torch.zeros((size, decoder.rules.sample_len), dtype=torch.long, device=device)
+        self.out = torch.zeros((size, decoder.rules.sample_len + 1), dtype=torch.long, device=device)
         self.sum_logprob = torch.zeros(size, device=device)
         self.no_speech = torch.zeros(size, device=device)
         self.last_is_stamp = torch.zeros(size, dtype=torch.bool, device=device)

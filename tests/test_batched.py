@@ -72,6 +72,22 @@ def test_greedy_decoder_picks_the_tokens_whisper_decode_picks(torch_whisper):
     assert sum(t >= decoder.tokenizer.timestamp_begin for out in ours for t in out.tokens) >= 2 * len(ours)
 
 
+def test_a_window_that_reaches_the_token_limit_stops_where_whisper_decode_stops(torch_whisper):
+    from digest.batched import recording_windows
+    from digest.greedy import GreedyDecoder
+
+    model, decoder = torch_whisper.model, torch_whisper.batched
+    windows = list(recording_windows([np.concatenate(list(decode_chunks(AUDIO / "whisper_jfk.flac", 600)))]))
+    mel = decoder.log_mel(decoder.pack(windows))
+    ours = GreedyDecoder(model, "en", sample_len=10)(mel)
+    options = whisper.DecodingOptions(
+        language="en", without_timestamps=False, temperature=0.0, sample_len=10, fp16=False
+    )
+    [plain] = whisper.decode(model, mel, options)
+    assert ours[0].tokens == plain.tokens and len(plain.tokens) == 10
+    assert ours[0].avg_logprob == pytest.approx(plain.avg_logprob, abs=1e-4)
+
+
 def test_windows_of_several_recordings_keep_words_and_timestamps(torch_whisper):
     recordings = [np.concatenate(list(decode_chunks(AUDIO / name, 600))) for name in REFERENCES]
     results = torch_whisper.batched.transcribe_many(recordings)  # windows of all three in shared batches
