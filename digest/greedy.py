@@ -7,7 +7,7 @@ openai-whisper builds for the options (suppressed tokens, blank suppression, tim
 pairs and never decreasing, the first timestamp within 1 s, a timestamp forced when
 timestamps together outweigh any text token), but as tensor operations on the whole batch.
 Each window's cross-attention keys and values are computed once, and every tensor a step
-touches is preallocated, so that on a GPU the step is captured once as a CUDA graph and
+touches is preallocated, so that on a GPU the steps are captured once as a CUDA graph and
 replayed: eight steps then cost one launch instead of well over a thousand, and the thread
 that drives the GPU hardly needs the interpreter, whatever other threads are doing.
 """
@@ -154,7 +154,7 @@ class GreedyDecoder:
         return self._results(out.tolist(), b.sum_logprob[:size].tolist(), b.no_speech[:size].tolist())
 
     def _batch(self, size: int) -> _Batch:
-        """Preallocated tensors for ``size`` windows; on a GPU, cached per padded size with a captured step."""
+        """Preallocated tensors for ``size`` windows; on a GPU, cached per padded size with its captured steps."""
         if not self.graphs:
             return _Batch(self, size)
         padded = bucket(size)
