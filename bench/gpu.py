@@ -52,6 +52,12 @@ def read_wav(path: Path) -> np.ndarray:
     return samples.astype(np.float32)
 
 
+def frames(path: Path) -> int:
+    """Samples in a WAV file."""
+    with wave.open(str(path)) as w:
+        return w.getnframes()
+
+
 def make_episodes(audio: Path, folder: Path, hours: float, minutes_each: float = 30) -> list[Path]:
     """WAV episodes of about ``minutes_each`` built from the corpus speech, ``hours`` in all."""
     clips = [read_wav(audio / name) for name in SPEECH]
@@ -137,7 +143,7 @@ def main() -> None:
             episode_id = store.ingest(Episode(0, feed.id, f"Episode {n}", guid=f"e{n}"), [f"guid:e{n}"])
             store.save_transcript(episode_id, segments, "asr:openai-whisper:batched")
         ours = synced() - t
-        seconds = sum(wave.open(str(p)).getnframes() for p in paths) / 16000
+        seconds = sum(frames(p) for p in paths) / 16000
         stored = store.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
         peak = torch.cuda.max_memory_allocated() / 2**30 if fp16 else 0.0
         print(f"{torch.cuda.get_device_name() if fp16 else 'CPU'}: {seconds / 3600:.2f} h in {len(paths)} episodes")

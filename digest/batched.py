@@ -5,7 +5,7 @@ cut into windows at quiet moments; a worker thread reads the audio and packs the
 batch into pinned memory while the GPU decodes the current one; log-mel spectrograms are
 computed on the model's device; :class:`digest.greedy.GreedyDecoder` decodes the whole
 batch at once, with timestamps. Memory stays bounded by the batch size, however long the
-episodes are.
+episodes are. It needs torch and openai-whisper; only the openai-whisper backend imports it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import whisper
 
 from digest.audio import SAMPLE_RATE, decode_chunks, windows
 from digest.errors import TranscriptionError
+from digest.greedy import GreedyDecoder
 from digest.models import Segment
 from digest.transcribe import failure
 
@@ -91,12 +94,7 @@ class BatchedDecoder:
     """
 
     def __init__(self, model, language: str | None = "en", batch_size: int = 32, fp16: bool = False):
-        import torch
-        import whisper
-
-        from digest.greedy import GreedyDecoder
-
-        self.torch, self.whisper, self.model, self.batch_size = torch, whisper, model, batch_size
+        self.model, self.batch_size = model, batch_size
         self.greedy = GreedyDecoder(model, language, torch.float16 if fp16 else torch.float32)
         self.tokenizer = whisper.tokenizer.get_tokenizer(
             model.is_multilingual, num_languages=model.num_languages, language=language, task="transcribe"
@@ -110,7 +108,7 @@ class BatchedDecoder:
 
     def pack(self, batch: list[Window]):
         """The batch's audio as one zero-padded windows × 30 s float32 tensor, pinned when it goes to a GPU."""
-        packed = self.torch.empty((len(batch), WINDOW_SAMPLES), pin_memory=self.pinned)
+        packed = torch.empty((len(batch), WINDOW_SAMPLES), pin_memory=self.pinned)
         rows = packed.numpy()
 
         def fill(first: int) -> None:  # numpy copies without the GIL, so the copiers run in parallel
@@ -124,7 +122,6 @@ class BatchedDecoder:
 
     def log_mel(self, packed):
         """openai-whisper's log-mel spectrogram of each window, computed on the model's device."""
-        torch, whisper = self.torch, self.whisper
         audio = packed.to(self.model.device, non_blocking=True)
         stft = torch.stft(audio, whisper.audio.N_FFT, whisper.audio.HOP_LENGTH, window=self.hann, return_complex=True)
         power = stft[..., :-1].abs() ** 2

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import whisper
+from whisper.decoding import ApplyTimestampRules, DecodingTask, SuppressTokens
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,6 @@ class _Rules:
 
 
 def _rules(model, language: str | None, sample_len: int | None) -> _Rules:
-    import whisper
-    from whisper.decoding import ApplyTimestampRules, DecodingTask, SuppressTokens
-
     options = whisper.DecodingOptions(
         language=language, without_timestamps=False, temperature=0.0, sample_len=sample_len
     )

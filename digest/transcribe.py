@@ -241,6 +241,8 @@ def transcribe_audio(
     """Transcribe one file; a plain function over stored rows, so an executor can map it."""
     try:
         return list(transcriber.transcribe_file(path, chunk_seconds, progress))
+    except TranscriptionError:
+        raise
     except Exception as exc:  # a backend's own failure on one file must not stop the run
         raise failure(path, exc) from exc
 

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import pytest
 from click.testing import CliRunner
 from conftest import CORPUS, rss
 from test_corpus_feeds import new_feed_url_in
@@ -51,20 +52,13 @@ def test_feed_is_fetched_gzipped_with_an_app_user_agent(server, store, config):
     assert store.feed(url).title == "Show"
 
 
-def test_permanent_redirect_updates_the_stored_url(server, store, config):
+@pytest.mark.parametrize("status, kept", [(301, "new"), (308, "new"), (302, "old"), (307, "old")])
+def test_permanent_redirects_update_the_stored_url_and_temporary_ones_keep_it(server, store, config, status, kept):
     new = server.add("/new.xml", rss("Moved", items(1)), content_type="application/rss+xml")
-    old = server.add("/old.xml", status=301, headers={"Location": new})
+    old = server.add("/old.xml", status=status, headers={"Location": new})
     feed, _ = store.add_feed(old)
     poll(store, config)
-    assert store.feed(feed.id).url == new
-
-
-def test_temporary_redirect_keeps_the_stored_url(server, store, config):
-    new = server.add("/new.xml", rss("Moved", items(1)), content_type="application/rss+xml")
-    old = server.add("/old.xml", status=302, headers={"Location": new})
-    feed, _ = store.add_feed(old)
-    poll(store, config)
-    assert store.feed(feed.id).url == old
+    assert store.feed(feed.id).url == {"new": new, "old": old}[kept]
 
 
 def test_itunes_new_feed_url_updates_the_stored_url(server, store, config):
