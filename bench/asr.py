@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-AUDIO = ROOT.parent / "shared" / "corpus" / "audio"
+AUDIO = ROOT / "tests" / "data" / "corpus" / "audio"
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 REFERENCES = {
     "whisper_jfk.flac": JFK,
@@ -40,7 +40,7 @@ REFERENCES = {
 
 def long_file(dest: Path, minutes: float) -> float:
     """Concatenate the reference speech, a second of silence between, to about ``minutes``; returns seconds."""
-    from digest.audio import SAMPLE_RATE, decode_chunks
+    from digest.asr.audio import SAMPLE_RATE, decode_chunks
 
     clips = [np.concatenate(list(decode_chunks(AUDIO / name, 600))) for name in REFERENCES]
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
 
-    from digest.transcribe import FasterWhisper
+    from digest.asr.faster_whisper import FasterWhisper
 
     sequential = FasterWhisper(batch_size=1)  # its .model is the bare WhisperModel
     batched = FasterWhisper(batch_size=args.batch_size)
@@ -115,9 +115,10 @@ def main() -> None:
 
 def torch_paths(path_seconds: float, minutes: float, batch_size: int) -> None:
     """The PyTorch (GPU) path on this CPU: batched windows against bare sequential ``model.transcribe``."""
-    from digest.audio import decode_chunks
-    from digest.export import export
-    from digest.transcribe import OpenAIWhisper, bundled_asr_model
+    from digest.asr.audio import decode_chunks
+    from digest.asr.faster_whisper import bundled_asr_model
+    from digest.asr.torch.backend import OpenAIWhisper
+    from digest.asr.torch.export import export
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = export(Path(bundled_asr_model()), Path(tmp) / "tiny.en.pt")

@@ -3,7 +3,7 @@
 From audio files to stored, timestamped segments: WAV files are read on CPU workers
 (stdlib ``wave``: the GPU machine has no PyAV), a worker thread packs batches of windows
 from all episodes into pinned memory, log-mels are computed on the GPU, the batch is
-decoded by ``digest.greedy``, and segments are written to a SQLite store. Baselines on the
+decoded by ``digest.asr.torch.greedy``, and segments are written to a SQLite store. Baselines on the
 same machine, in the same run: sequential ``model.transcribe`` on the first minutes, and
 plain batched ``whisper.decode`` on the same windows (its text is also the reference the
 agreement figure compares against). CI never runs this. Target for tiny.en on one
@@ -101,7 +101,7 @@ def plain_mel(audio: np.ndarray, device):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "corpus" / "audio")
+    parser.add_argument("--audio", type=Path, default=ROOT / "tests" / "data" / "corpus" / "audio")
     parser.add_argument("--hours", type=float, default=5)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--device", default="cuda")
@@ -112,9 +112,9 @@ def main() -> None:
     import whisper
     from metrics import wer, words
 
-    from digest.batched import PREFETCH, BatchedDecoder, recording_windows
-    from digest.export import load_model
-    from digest.greedy import ENCODE_SLICE
+    from digest.asr.torch.batched import PREFETCH, BatchedDecoder, recording_windows
+    from digest.asr.torch.export import load_model
+    from digest.asr.torch.greedy import ENCODE_SLICE
     from digest.models import Episode
     from digest.store import Store
 

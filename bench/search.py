@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-CORPUS = ROOT.parent / "shared" / "corpus" / "transcripts"
+CORPUS = ROOT / "tests" / "data" / "corpus" / "transcripts"
 
 
 def vocabulary() -> list[str]:

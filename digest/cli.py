@@ -336,8 +336,8 @@ def model() -> None:
 @pass_app
 def model_export(app: App, out: Path | None, int8: bool) -> None:
     """Turn the bundled CTranslate2 tiny.en into an openai-whisper (PyTorch) checkpoint."""
-    from digest.export import export
-    from digest.transcribe import bundled_asr_model
+    from digest.asr.faster_whisper import bundled_asr_model
+    from digest.asr.torch.export import export
 
     path = export(Path(bundled_asr_model()), out or app.config.home / "models" / "tiny.en.pt", int8=int8)
     click.echo(f'Wrote {path} ({path.stat().st_size / 1e6:.0f} MB); use it with asr.backend = "openai-whisper"')
@@ -366,9 +366,9 @@ def search(
     from digest.archive import Archive, Filters
 
     filters = Filters(kind, show, _check_date(since) if since else None, _check_date(until) if until else None, limit)
-    from digest.embed import get_embedder
+    from digest.embed import query_embedder
 
-    hits = Archive(app.config, app.store, get_embedder(app.config, fast_start=True)).search(query, filters)
+    hits = Archive(app.config, app.store, query_embedder(app.config)).search(query, filters)
     if as_json:
         _emit_json(hits)
         return

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 
 from digest.config import Config
 from digest.errors import BackendError, unknown_name
+from digest.store import text_hash
 
 
 class Embedder(ABC):
@@ -72,28 +72,25 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32)
 
 
-BACKENDS: dict[str, Callable[..., Embedder]] = {SentenceTransformerEmbedder.name: SentenceTransformerEmbedder}
+# Backends by name, imported only when chosen.
+BACKENDS: dict[str, str] = {
+    "sentence-transformers": "digest.embed:SentenceTransformerEmbedder",
+    "minilm-numpy": "digest.minilm:NumpyMiniLM",
+}
 
 
-def get_embedder(config: Config, backend: str = "sentence-transformers", fast_start: bool = False) -> Embedder:
-    """The embedding backend, loaded with ``embed.model``.
-
-    Args:
-        fast_start: For one-shot callers (``digest search``): use the NumPy port of the
-            bundled model, which loads in 0.1 s instead of torch's 5 s, when no other
-            model is configured.
-    """
-    if fast_start and not config["embed.model"]:
-        from digest.minilm import NumpyMiniLM
-
-        return NumpyMiniLM()
+def get_embedder(config: Config, backend: str = "sentence-transformers") -> Embedder:
+    """The embedding backend registered as ``backend``, loaded with ``embed.model``."""
     if backend not in BACKENDS:
         raise unknown_name("embedding backend", backend, list(BACKENDS))
-    return BACKENDS[backend](model=config["embed.model"])
+    module, attr = BACKENDS[backend].split(":")
+    return getattr(importlib.import_module(module), attr)(model=config["embed.model"])
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def query_embedder(config: Config) -> Embedder:
+    """For one-shot callers such as ``digest search``: the NumPy port of the bundled model
+    (0.1 s to load instead of torch's 5 s, same vectors) unless ``embed.model`` names another."""
+    return get_embedder(config, "sentence-transformers" if config["embed.model"] else "minilm-numpy")
 
 
 def embed_cached(store, embedder: Embedder, texts: list[str]) -> np.ndarray:

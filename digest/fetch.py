@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from digest import net, transcripts
+from digest import net, publisher_transcripts
 from digest.errors import FetchError, TranscriptParseError
 from digest.models import Episode, Segment
 
@@ -141,7 +141,7 @@ def fetch_transcript(
             return response.text
 
         try:
-            segments = transcripts.parse(_with_retries(get, link.url, retries, backoff), link.type)
+            segments = publisher_transcripts.parse(_with_retries(get, link.url, retries, backoff), link.type)
         except (FetchError, TranscriptParseError, OSError) as exc:
             log.warning("episode %s: transcript %s unusable: %s", episode.id, link.url, exc)
             continue

@@ -8,10 +8,10 @@ import numpy as np
 
 from digest import claims as claim_extraction
 from digest.config import Config
-from digest.embed import Embedder, embed_cached, get_embedder, text_hash
+from digest.embed import Embedder, embed_cached, get_embedder
 from digest.models import Digest, Status
 from digest.rank import ClaimInfo, RankSettings, rank
-from digest.store import Store
+from digest.store import Store, text_hash
 from digest.vectorindex import load_or_build, vectors_of
 
 log = logging.getLogger(__name__)

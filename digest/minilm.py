@@ -59,10 +59,10 @@ class NumpyMiniLM(Embedder):
     name = "minilm-numpy"
     model_id = "sentence-transformers:all-MiniLM-L6-v2"
 
-    def __init__(self, path: str | None = None, max_tokens: int = 256):
+    def __init__(self, model: str = "", max_tokens: int = 256):
         from tokenizers import Tokenizer
 
-        root = Path(path or bundled_embedding_model())
+        root = Path(model or bundled_embedding_model())
         config = json.loads((root / "config.json").read_text())
         self.heads, self.layers, self.eps = (
             config["num_attention_heads"],

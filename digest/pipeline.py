@@ -13,16 +13,17 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest import audio, feeds, fetch, net
+from digest import feeds, fetch, net
+from digest.asr import audio
+from digest.asr.base import BUNDLED_MODEL, AsrSettings, Transcriber
+from digest.asr.executors import Executor, Job, get_executor
 from digest.config import Config
 from digest.deliver import DeliveryReport, deliver
 from digest.embed import Embedder
 from digest.errors import DigestError
-from digest.executors import Executor, Job, get_executor
 from digest.insights import build_digest
 from digest.models import Digest, Episode, Segment, Status
 from digest.store import Store
-from digest.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class Ingest:
     def __init__(self, store: Store, config: Config, executor: Executor):
         self.store, self.config, self.executor = store, config, executor
         self.audio_dir = config.home / "audio"
-        self.cache_key = f"{config['asr.backend']}:{config['asr.model'] or 'tiny.en'}"
+        self.asr = AsrSettings.from_config(config)
 
     def fetch(self, http, episode: Episode) -> bool:
         """Store a publisher transcript, or download the audio. True when the episode is transcribed."""
@@ -130,7 +131,7 @@ class Ingest:
         return False
 
     def _done(self, episode: Episode, segments: list[Segment], report: RunReport) -> None:
-        self.store.save_transcript(episode.id, segments, f"asr:{self.cache_key}")
+        self.store.save_transcript(episode.id, segments, f"asr:{self.asr.backend}:{self.asr.model or BUNDLED_MODEL}")
         self._discard_audio(episode.audio_path)
         report.transcribed.append(episode)
 
@@ -157,7 +158,7 @@ class Ingest:
                 except DigestError as exc:
                     self._failed(episode, exc, report)
                     continue
-                cached = self.store.cached_asr(episode.audio_sha256 or "", self.cache_key)
+                cached = self.store.cached_asr(episode.audio_sha256 or "", self.asr.cache_key)
                 if cached is not None:
                     self._done(episode, cached, report)
                 else:
@@ -166,7 +167,7 @@ class Ingest:
             if isinstance(outcome, DigestError):
                 self._failed(job.episode, outcome, report)
                 continue
-            self.store.cache_asr(job.episode.audio_sha256 or "", self.cache_key, outcome)
+            self.store.cache_asr(job.episode.audio_sha256 or "", self.asr.cache_key, outcome)
             self._done(job.episode, outcome, report)
 
 

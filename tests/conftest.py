@@ -20,9 +20,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
-if not CORPUS.exists():  # CI clones next to a copy of shared/
-    CORPUS = Path(os.environ.get("DIGEST_CORPUS", "/work/shared/corpus"))
+CORPUS = ROOT / "tests" / "data" / "corpus"  # real files from other projects; provenance in its MANIFEST.md
 
 
 @dataclass
@@ -142,7 +140,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             "DIGEST_FETCH_BACKOFF",
             "DIGEST_FEEDS_TIMEOUT",
             "DIGEST_FETCH_TIMEOUT",
-            "DIGEST_CORPUS",
         }:
             monkeypatch.delenv(key)
     return h

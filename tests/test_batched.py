@@ -1,6 +1,6 @@
 """The PyTorch (GPU) transcription path, checked on the CPU with the exported bundled tiny.en.
 
-``digest.greedy`` must pick exactly the tokens ``whisper.decode`` picks; batches of windows
+``digest.asr.torch.greedy`` must pick exactly the tokens ``whisper.decode`` picks; batches of windows
 from many files must keep words and timestamps; a broken file costs only itself; and the
 audio thread stays a bounded distance ahead of the decoder.
 """
@@ -16,9 +16,9 @@ import torch
 from conftest import CORPUS
 from metrics import wer
 
-from digest.audio import decode_chunks
+from digest.asr.audio import decode_chunks
+from digest.asr.executors import Job, LocalExecutor
 from digest.errors import TranscriptionError
-from digest.executors import Job, LocalExecutor
 from digest.models import Episode
 
 whisper = pytest.importorskip("whisper")
@@ -42,15 +42,16 @@ REFERENCES = {
 @pytest.fixture(scope="module")
 def torch_whisper(tmp_path_factory):
     """openai-whisper with the bundled tiny.en exported to a PyTorch checkpoint, 8 windows per batch."""
-    from digest.export import export
-    from digest.transcribe import OpenAIWhisper, bundled_asr_model
+    from digest.asr.faster_whisper import bundled_asr_model
+    from digest.asr.torch.backend import OpenAIWhisper
+    from digest.asr.torch.export import export
 
     checkpoint = export(Path(bundled_asr_model()), tmp_path_factory.mktemp("model") / "tiny.en.pt")
     return OpenAIWhisper(model=str(checkpoint), device="cpu", batch_size=8)
 
 
 def test_greedy_decoder_picks_the_tokens_whisper_decode_picks(torch_whisper):
-    from digest.batched import recording_windows
+    from digest.asr.torch.batched import recording_windows
 
     decoder, model = torch_whisper.batched, torch_whisper.model
     recordings = [
@@ -73,8 +74,8 @@ def test_greedy_decoder_picks_the_tokens_whisper_decode_picks(torch_whisper):
 
 
 def test_a_window_that_reaches_the_token_limit_stops_where_whisper_decode_stops(torch_whisper):
-    from digest.batched import recording_windows
-    from digest.greedy import GreedyDecoder
+    from digest.asr.torch.batched import recording_windows
+    from digest.asr.torch.greedy import GreedyDecoder
 
     model, decoder = torch_whisper.model, torch_whisper.batched
     windows = list(recording_windows([np.concatenate(list(decode_chunks(AUDIO / "whisper_jfk.flac", 600)))]))
@@ -118,7 +119,7 @@ def test_episodes_share_batches_and_a_broken_file_costs_only_itself(torch_whispe
 
 
 def test_the_audio_thread_stays_a_bounded_distance_ahead(torch_whisper):
-    from digest.batched import PREFETCH, Window
+    from digest.asr.torch.batched import PREFETCH, Window
 
     decoder, pulled, ahead = torch_whisper.batched, [0], []
     quiet = np.zeros(16000 * 30, dtype=np.float32)  # silent windows skip the model, so this is quick
@@ -135,7 +136,7 @@ def test_the_audio_thread_stays_a_bounded_distance_ahead(torch_whisper):
 
 
 def test_a_failing_audio_source_raises_in_the_caller_and_stops_the_reader(torch_whisper):
-    from digest.batched import Window
+    from digest.asr.torch.batched import Window
 
     def source():
         for n in range(20):
@@ -148,6 +149,6 @@ def test_a_failing_audio_source_raises_in_the_caller_and_stops_the_reader(torch_
 
 
 def test_padded_batch_sizes_are_few():
-    from digest.greedy import bucket
+    from digest.asr.torch.greedy import bucket
 
     assert [bucket(n) for n in (1, 8, 9, 100, 256, 257)] == [8, 8, 16, 128, 256, 512]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import CORPUS
 
-from digest import transcripts
+from digest import publisher_transcripts
 from digest.claims import extract, sentences, why_not_a_claim
 from digest.models import Segment
 
@@ -59,7 +59,7 @@ def test_short_sentences_are_merged_with_the_next():
 
 
 def test_real_publisher_transcript_yields_timed_claims_and_drops():
-    segments = transcripts.parse(
+    segments = publisher_transcripts.parse(
         (CORPUS / "transcripts" / "transcriptator_buzzcast.json").read_text(), "application/json"
     )
     claims = extract(1, 1, segments)

@@ -36,6 +36,6 @@ def test_insights_on_text_transcripts_meet_the_thresholds(embedder):
 @pytest.mark.slow
 @pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng (installed by .ci/run)")
 def test_insights_end_to_end_on_spoken_audio_meet_the_thresholds(embedder, tmp_path):
-    from digest.transcribe import FasterWhisper
+    from digest.asr.faster_whisper import FasterWhisper
 
     assert_thresholds(eval_insights.evaluate(audio=True, work=tmp_path, transcriber=FasterWhisper(), embedder=embedder))

@@ -19,10 +19,10 @@ from conftest import CORPUS, ROOT, rss
 from metrics import wer, words
 
 from digest import pipeline
-from digest.audio import decode_chunks
+from digest.asr.audio import decode_chunks
+from digest.asr.faster_whisper import FasterWhisper
 from digest.cli import cli
 from digest.models import Status
-from digest.transcribe import FasterWhisper
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 AUDIO = CORPUS / "audio"
@@ -84,7 +84,7 @@ def test_openai_whisper_backend_loads_a_random_tiny_checkpoint_built_here(tmp_pa
     """Plumbing only: a randomly initialised checkpoint, so its words are meaningless."""
     torch = pytest.importorskip("torch")
     whisper = pytest.importorskip("whisper")
-    from digest.transcribe import OpenAIWhisper
+    from digest.asr.torch.backend import OpenAIWhisper
 
     dims = whisper.model.ModelDimensions(
         n_mels=80,
@@ -243,8 +243,8 @@ def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
     """`digest model export`: the CTranslate2 tiny.en mapped onto openai-whisper's names."""
     pytest.importorskip("whisper")
 
+    from digest.asr.base import get_transcriber
     from digest.config import load
-    from digest.transcribe import get_transcriber
 
     out = CliRunner().invoke(cli, ["model", "export"])
     assert out.exit_code == 0 and (home / "models" / "tiny.en.pt").exists(), out.output

@@ -12,7 +12,7 @@ from conftest import CORPUS, rss
 from metrics import wer
 
 from digest import feeds
-from digest.executors import RayExecutor
+from digest.asr.executors import RayExecutor
 from digest.models import Status
 from digest.pipeline import Ingest, RunReport
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import CORPUS
 
 from digest.errors import TranscriptParseError
-from digest.transcripts import parse
+from digest.publisher_transcripts import parse
 
 T = CORPUS / "transcripts"
 

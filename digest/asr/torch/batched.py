@@ -3,7 +3,7 @@
 This is the GPU path (CTranslate2's CUDA build cannot load on CUDA 13 machines). Audio is
 cut into windows at quiet moments; a worker thread reads the audio and packs the next
 batch into pinned memory while the GPU decodes the current one; log-mel spectrograms are
-computed on the model's device; :class:`digest.greedy.GreedyDecoder` decodes the whole
+computed on the model's device; :class:`digest.asr.torch.greedy.GreedyDecoder` decodes the whole
 batch at once, with timestamps. Memory stays bounded by the batch size, however long the
 episodes are. It needs torch and openai-whisper; only the openai-whisper backend imports it.
 """
@@ -22,11 +22,11 @@ import numpy as np
 import torch
 import whisper
 
-from digest.audio import SAMPLE_RATE, decode_chunks, windows
+from digest.asr.audio import SAMPLE_RATE, decode_chunks, windows
+from digest.asr.base import failure
+from digest.asr.torch.greedy import GreedyDecoder
 from digest.errors import TranscriptionError
-from digest.greedy import GreedyDecoder
 from digest.models import Segment
-from digest.transcribe import failure
 
 NO_SPEECH = 0.6  # openai-whisper's own thresholds for "this window is silence"
 LOW_LOGPROB = -1.0

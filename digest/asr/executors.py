@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digest.asr.base import Transcriber, get_transcriber, transcribe_audio
 from digest.config import Config
 from digest.errors import BackendError, DigestError, TranscriptionError, unknown_name
 from digest.models import Episode, Segment
-from digest.transcribe import Transcriber, get_transcriber, transcribe_audio
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,88 @@
+"""The openai-whisper backend (pure PyTorch): runs wherever torch runs, including CUDA 13 machines."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digest.asr.base import Transcriber
+from digest.asr.faster_whisper import bundled_asr_model
+from digest.config import Config
+from digest.errors import BackendError, TranscriptionError
+from digest.models import Segment
+
+
+class OpenAIWhisper(Transcriber):
+    """openai-whisper; with ``batch_size`` > 1, 30 s windows of many files share batches on the device."""
+
+    name = "openai-whisper"
+
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = "en",
+        batch_size: int = 1,
+    ):
+        if importlib.util.find_spec("whisper") is None:
+            raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'")
+        if not model:
+            raise BackendError(
+                "openai-whisper needs a model name such as tiny.en or a checkpoint path "
+                "(`digest model export` writes one of the bundled tiny.en)"
+            )
+        super().__init__(model, device, compute_type, language, batch_size)
+        self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
+        from digest.asr.torch.export import load_model
+
+        self.model = load_model(Path(model), self.device)
+        self.batched = None
+        if batch_size > 1:
+            from digest.asr.torch.batched import BatchedDecoder
+
+            self.batched = BatchedDecoder(self.model, language, batch_size, self.fp16)
+            self.batches_files = True
+
+    @staticmethod
+    def cuda_available() -> bool:
+        return bool(torch.cuda.is_available())
+
+    @classmethod
+    def default_model(cls, config: Config) -> str:
+        """The bundled tiny.en as a checkpoint in ``$DIGEST_HOME/models``, exported on first use."""
+        path = config.home / "models" / "tiny.en.pt"
+        if not path.exists():
+            from digest.asr.torch.export import export
+
+            export(Path(bundled_asr_model()), path)
+        return str(path)
+
+    def transcribe(self, audio: np.ndarray) -> Iterator[Segment]:
+        if self.batched is not None:
+            yield from self.batched.transcribe_many([audio])[0]
+            return
+        result = self.model.transcribe(
+            audio,
+            language=self.language,
+            fp16=self.fp16,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            verbose=None,
+        )
+        for s in result["segments"]:
+            if s.get("no_speech_prob", 0.0) > 0.6 and s.get("avg_logprob", 0.0) < -1.0:
+                continue
+            yield Segment(float(s["start"]), float(s["end"]), s["text"])
+
+    def transcribe_files(
+        self, paths: list[Path], chunk_seconds: float = 600
+    ) -> Iterator[tuple[int, list[Segment] | TranscriptionError]]:
+        if self.batched is None:
+            yield from super().transcribe_files(paths, chunk_seconds)
+        else:
+            yield from self.batched.transcribe_files(paths, chunk_seconds)

@@ -1,0 +1,17 @@
+"""The SQLite store: the only package that writes SQL. WAL mode, named migrations.
+
+:class:`Store` joins the table groups; each lives in its own module over :class:`StoreBase`.
+"""
+
+from digest.store.base import StoreBase, text_hash
+from digest.store.catalog import Catalog
+from digest.store.insights import Insights
+from digest.store.mail import Mail
+from digest.store.search import Search
+
+
+class Store(Catalog, Insights, Mail, Search):
+    """A digest database: feeds and episodes, insights, mail, search. Use from one thread."""
+
+
+__all__ = ["Store", "StoreBase", "text_hash"]
