@@ -17,9 +17,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT / "tests" / "data" / "eval"
@@ -78,38 +76,30 @@ def _vtt(lines: list[Line]) -> str:
 
 def write_feeds(days: list[dict], upto: int, media: Path, feeds_dir: Path, audio: bool) -> list[Path]:
     """RSS feeds per show holding the episodes of days[:upto], transcripts or audio as file:// URLs."""
-    from digest.feeds import PODCAST_NAMESPACE
+    from digest.rss import RssItem, rss
 
-    shows: dict[str, list[str]] = {}
+    shows: dict[str, list[RssItem]] = {}
     for n, day in enumerate(days[:upto]):
         for ep in day["episode"]:
             slug = f"{_slug(ep['show'])}-d{n + 1}"
-            when = format_datetime(datetime.fromisoformat(day["date"]).replace(hour=6, tzinfo=UTC))
+            item = RssItem(ep["title"], slug, datetime.fromisoformat(day["date"]).replace(hour=6, tzinfo=UTC))
             if audio:
                 path = media / f"{slug}.mp3"
                 if not path.exists():
                     from speech import synthesize
 
                     synthesize("\n".join(line.text for line in ep["parsed"]), path)
-                extra = f'<enclosure url={quoteattr(path.as_uri())} type="audio/mpeg" length="1"/>'
+                item.url = path.as_uri()
             else:
                 path = media / f"{slug}.vtt"
                 path.write_text(_vtt(ep["parsed"]))
-                extra = (
-                    f'<podcast:transcript url={quoteattr(path.as_uri())} type="text/vtt"/>'
-                    f'<enclosure url="https://cdn.invalid/{slug}.mp3" type="audio/mpeg" length="1"/>'
-                )
-            shows.setdefault(ep["show"], []).append(
-                f"<item><title>{escape(ep['title'])}</title><guid>{slug}</guid><pubDate>{when}</pubDate>{extra}</item>"
-            )
+                item.transcripts = ((path.as_uri(), "text/vtt"),)
+                item.url = f"https://cdn.invalid/{slug}.mp3"
+            shows.setdefault(ep["show"], []).append(item)
     paths = []
     for show, items in shows.items():
         path = feeds_dir / f"{_slug(show)}.xml"
-        path.write_text(
-            '<?xml version="1.0"?>'
-            f'<rss version="2.0" xmlns:podcast="{PODCAST_NAMESPACE}">'
-            f"<channel><title>{escape(show)}</title>{''.join(items)}</channel></rss>"
-        )
+        path.write_text(rss(show, items))
         paths.append(path)
     return paths
 

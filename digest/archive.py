@@ -9,12 +9,13 @@ import numpy as np
 
 from digest.config import Config
 from digest.embed import Embedder
-from digest.models import Hit
+from digest.models import Hit, HitKind
 from digest.store import Store
 from digest.vectorindex import load_or_build
 
-KINDS = ("insight", "claim", "transcript")
-SEMANTIC_KINDS = ("insight", "claim")  # transcript sentences are searched semantically through their claims
+KINDS = tuple(k.value for k in HitKind)
+# transcript sentences are searched semantically through their claims
+SEMANTIC_KINDS = (HitKind.INSIGHT.value, HitKind.CLAIM.value)
 RRF_K = 60
 MIN_SEMANTIC = 0.3  # below this cosine similarity a "semantic hit" is noise
 _TOKEN = re.compile(r'"([^"]+)"|([\w]+(?:[\'’]\w+)?)', re.UNICODE)

@@ -13,7 +13,8 @@ import click
 from digest import __version__
 from digest.config import SETTINGS, Config, load
 from digest.errors import DigestError
-from digest.models import Status
+from digest.models import HitKind, Status, SubscriberStatus
+from digest.render import clock
 from digest.store import Store
 
 
@@ -271,7 +272,7 @@ def subscribers_add(app: App, emails: tuple[str, ...]) -> None:
 @pass_app
 def subscribers_list(app: App, show_all: bool, as_json: bool) -> None:
     """List subscribers."""
-    rows = app.store.subscribers(None if show_all else "active")
+    rows = app.store.subscribers(None if show_all else SubscriberStatus.ACTIVE)
     if as_json:
         _emit_json(rows)
         return
@@ -295,7 +296,7 @@ def unsubscribe(app: App, token: str) -> None:
     from digest.signing import verify
 
     email = verify(app.config, "unsubscribe", token.rstrip("/").rsplit("/", 1)[-1])
-    app.store.set_subscriber_status(email, "unsubscribed")
+    app.store.set_subscriber_status(email, SubscriberStatus.UNSUBSCRIBED)
     click.echo(f"Unsubscribed {email}")
 
 
@@ -345,7 +346,7 @@ def model_export(app: App, out: Path | None, int8: bool) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--kind", type=click.Choice(["insight", "claim", "transcript"]), help="Only this kind of hit.")
+@click.option("--kind", type=click.Choice([k.value for k in HitKind]), help="Only this kind of hit.")
 @click.option("--show", help="Only this show (title or feed id).")
 @click.option("--since", metavar="YYYY-MM-DD", help="Only from this date on.")
 @click.option("--until", metavar="YYYY-MM-DD", help="Only up to this date.")
@@ -376,7 +377,7 @@ def search(
         click.echo("No matches.", err=True)
     for h in hits:
         where = f"{h.show} — {h.episode}" if h.episode else h.show
-        at = f" @ {_clock(h.start)}" if h.start is not None else ""
+        at = f" @ {clock(h.start)}" if h.start is not None else ""
         click.echo(f"[{h.kind}] {h.date or ''}  {where}{at}\n    {h.text}\n    {h.url or ''}")
 
 
@@ -389,14 +390,13 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     from digest.web import make_server
 
     server = make_server(app.config, host or app.config["web.host"], port or app.config["web.port"])
-    host_, port_ = server.server_address[:2]
-    click.echo(f"Serving the archive on http://{host_!s}:{port_}/ (Ctrl-C stops)")
+    click.echo(f"Serving the archive on http://{server.effective_host}:{server.effective_port}/ (Ctrl-C stops)")
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
 
 
 @cli.group()
@@ -504,13 +504,7 @@ def transcript(app: App, episode: int, as_json: bool) -> None:
     if not segments:
         click.echo(f"Episode {ep.id} has no transcript yet (status: {ep.status.value}).", err=True)
     for s in segments:
-        click.echo(f"[{_clock(s.start)} → {_clock(s.end)}] {s.text}")
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+        click.echo(f"[{clock(s.start)} → {clock(s.end)}] {s.text}")
 
 
 @cli.command("config")

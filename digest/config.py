@@ -72,6 +72,11 @@ SETTINGS: list[Setting] = [
     Setting("web.base_url", "http://127.0.0.1:8080", "Public URL of `digest serve`, used in links."),
     Setting("web.host", "127.0.0.1", "Address `digest serve` listens on."),
     Setting("web.port", 8080, "Port `digest serve` listens on."),
+    Setting("web.threads", 8, "Requests `digest serve` answers at once."),
+    Setting("web.timeout", 30, "Seconds before `digest serve` closes an idle connection."),
+    Setting("web.subscribe_rate", 10, "Subscribe requests one client address may make an hour."),
+    Setting("web.confirm_interval", 60, "Minutes before another confirmation mail goes to the same address."),
+    Setting("web.confirm_ttl", 72, "Hours a confirmation link stays valid."),
     Setting("schedule.cron", "0 6 * * *", "Crontab expression for `digest schedule`."),
     Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),
 ]
@@ -130,6 +135,10 @@ class Config:
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.values["smtp.host"])
+
+    def url(self, path: str) -> str:
+        """An absolute link into the web archive: ``web.base_url`` joined with ``path``."""
+        return self.values["web.base_url"].rstrip("/") + "/" + path.lstrip("/")
 
     def path(self, *parts: str) -> Path:
         """A path inside the data directory, its parent created."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from digest import render, signing
 from digest.config import Config
 from digest.errors import DeliveryError
-from digest.models import Digest, Subscriber
+from digest.models import DeliveryStatus, Digest, Subscriber, SubscriberStatus
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def sender_for(config: Config) -> Sender:
 
 
 def unsubscribe_url(config: Config, email: str) -> str:
-    return f"{config['web.base_url'].rstrip('/')}/unsubscribe/{signing.sign(config, 'unsubscribe', email)}"
+    return config.url(f"unsubscribe/{signing.sign(config, 'unsubscribe', email)}")
 
 
 def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, str]:
@@ -159,7 +159,7 @@ def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, st
         subject_line=subject,
         recipient=email,
         unsubscribe_url=unsubscribe_url(config, email),
-        archive_url=f"{config['web.base_url'].rstrip('/')}/digest/{digest.date}",
+        archive_url=config.url(f"digest/{digest.date}"),
     )
     return subject, html, text
 
@@ -182,6 +182,21 @@ def build_message(config: Config, digest: Digest, email: str) -> EmailMessage:
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
+
+
+def send_confirmation(config: Config, email: str, link: str) -> None:
+    """The double opt-in mail with its signed confirmation link (SMTP or the outbox)."""
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["Subject"] = "Confirm your daily podcast digest"
+    message["From"] = validate_address(config["mail.from"])
+    message["To"] = email
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message.set_content(
+        f"Confirm your subscription to the daily podcast digest:\n\n{link}\n\n"
+        f"The link is valid for {config['web.confirm_ttl']} hours. If you did not ask for this, ignore this mail.\n"
+    )
+    with sender_for(config) as sender:
+        _send_with_retries(sender, message, "confirmations", config["fetch.backoff"])
 
 
 @dataclass
@@ -230,40 +245,46 @@ def deliver(
         resend: Send again even when the ledger says it was sent (``digest send --resend``).
     """
     report = DeliveryReport()
-    subscribers = only if only is not None else store.subscribers("active")
+    subscribers = only if only is not None else store.subscribers(SubscriberStatus.ACTIVE)
     with sender or sender_for(config) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
             message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
-            if row is not None and row.status == "sending" and not resend:
+            if row is not None and row.status == DeliveryStatus.SENDING and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:
                     store.record_delivery(
                         digest.date,
                         sub.id,
-                        "uncertain",
+                        DeliveryStatus.UNCERTAIN,
                         error="a run stopped while sending; not resent to avoid a duplicate",
                     )
                     report.uncertain.append(sub.email)
                     continue
                 if arrived:
-                    store.record_delivery(digest.date, sub.id, "sent")
+                    store.record_delivery(digest.date, sub.id, DeliveryStatus.SENT)
                     report.already.append(sub.email)
                     continue
-            elif row is not None and row.status in {"sent", "uncertain", "failed"} and not resend:
+            elif (
+                row is not None
+                and row.status in {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN, DeliveryStatus.FAILED}
+                and not resend
+            ):
                 report.already.append(sub.email)
                 continue
-            store.record_delivery(digest.date, sub.id, "sending", message_id=message["Message-ID"], attempt=True)
+            store.record_delivery(
+                digest.date, sub.id, DeliveryStatus.SENDING, message_id=message["Message-ID"], attempt=True
+            )
             try:
                 _send_with_retries(out, message, digest.date, config["fetch.backoff"])
             except TemporaryFailure as exc:
-                store.record_delivery(digest.date, sub.id, "deferred", error=str(exc))
+                store.record_delivery(digest.date, sub.id, DeliveryStatus.DEFERRED, error=str(exc))
                 report.deferred.append((sub.email, str(exc)))
                 continue
             except PermanentFailure as exc:
-                store.record_delivery(digest.date, sub.id, "failed", error=str(exc))
+                store.record_delivery(digest.date, sub.id, DeliveryStatus.FAILED, error=str(exc))
                 report.failed.append((sub.email, str(exc)))
                 continue
-            store.record_delivery(digest.date, sub.id, "sent")
+            store.record_delivery(digest.date, sub.id, DeliveryStatus.SENT)
             report.sent.append(sub.email)
     return report

@@ -22,6 +22,7 @@ from digest import net
 from digest.config import Config
 from digest.errors import FeedError
 from digest.models import Episode, Feed, Status, TranscriptLink
+from digest.rss import PODCAST_NAMESPACE
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ _TRACKING_PREFIX = re.compile(
     r")",
     re.IGNORECASE,
 )
-PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"  # an identifier in feeds, never fetched
 _TRANSCRIPT_RANK = {
     "application/json": 0,
     "text/vtt": 1,

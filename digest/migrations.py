@@ -197,4 +197,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX insight_claims_claim ON insight_claims(claim_id);
         """,
     ),
+    (
+        "m005_confirmation_sent",
+        """
+        -- When the last confirmation mail went to an address, so a form flood sends one, not thirty.
+        ALTER TABLE subscribers ADD COLUMN confirm_sent TEXT;
+        """,
+    ),
 ]

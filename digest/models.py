@@ -22,6 +22,32 @@ class Status(str, Enum):
     SKIPPED = "skipped"
 
 
+class SubscriberStatus(str, Enum):
+    """Whether a subscriber gets the daily email."""
+
+    ACTIVE = "active"
+    PENDING = "pending"  # subscribed on the web, not confirmed yet
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class DeliveryStatus(str, Enum):
+    """A send-ledger row's state; see :class:`Delivery`."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class HitKind(str, Enum):
+    """What a search hit is."""
+
+    INSIGHT = "insight"
+    CLAIM = "claim"
+    TRANSCRIPT = "transcript"
+
+
 @dataclass
 class Feed:
     """A followed podcast feed.
@@ -231,12 +257,22 @@ class Digest:
 
 @dataclass
 class Subscriber:
-    """A person who gets the daily email. ``status`` is active, pending (not confirmed) or unsubscribed."""
+    """A person who gets the daily email.
+
+    Attributes:
+        status: Active, pending (not confirmed yet) or unsubscribed.
+        created: When the address was first added (UTC, ``YYYY-MM-DDTHH:MM:SSZ``).
+        changed: When its status last changed; confirmation links made before it no longer work.
+    """
 
     id: int
     email: str
-    status: str = "active"
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
     created: str | None = None
+    changed: str | None = None
+
+    def __post_init__(self) -> None:
+        self.status = SubscriberStatus(self.status)
 
 
 @dataclass
@@ -252,10 +288,13 @@ class Delivery:
     date: str
     subscriber_id: int
     email: str
-    status: str
+    status: DeliveryStatus
     attempts: int = 0
     message_id: str | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.status = DeliveryStatus(self.status)
 
 
 @dataclass
@@ -275,7 +314,7 @@ class Hit:
         score: Reciprocal-rank-fusion score; higher is better.
     """
 
-    kind: str
+    kind: HitKind
     id: int
     text: str
     show: str
@@ -285,3 +324,6 @@ class Hit:
     start: float | None
     url: str | None
     score: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.kind = HitKind(self.kind)

@@ -23,7 +23,7 @@ def environment() -> jinja2.Environment:
     """The template environment: autoescaped HTML, strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("digest.templates", "."),
-        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),
+        autoescape=jinja2.select_autoescape(["html", "html.j2", "xml.j2"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
     )
     env.filters["clock"] = clock

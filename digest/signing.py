@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
+from datetime import datetime
 from pathlib import Path
 
 from digest.config import Config
@@ -31,19 +33,54 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign(config: Config, purpose: str, email: str) -> str:
-    """A URL-safe token binding ``email`` to ``purpose`` (``unsubscribe`` or ``confirm``)."""
-    mac = hmac.new(secret(config), f"{purpose}:{email.lower()}".encode(), hashlib.sha256).digest()
-    return f"{_b64(email.encode())}.{_b64(mac[:24])}"
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+def sign(config: Config, purpose: str, email: str, issued: int | None = None) -> str:
+    """A URL-safe token binding ``email`` to ``purpose`` (``unsubscribe``, ``confirm``, ``csrf``).
+
+    With ``issued`` (Unix seconds) the token also carries, and signs, when it was made.
+    """
+    stamp = "" if issued is None else f":{issued}"
+    mac = hmac.new(secret(config), f"{purpose}:{email.lower()}{stamp}".encode(), hashlib.sha256).digest()
+    middle = "" if issued is None else f"{_b64(str(issued).encode())}."
+    return f"{_b64(email.encode())}.{middle}{_b64(mac[:24])}"
+
+
+def _open(config: Config, purpose: str, token: str) -> tuple[str, int | None]:
+    """The address and issue time a token was signed with; raises :class:`BadToken` otherwise."""
+    parts = token.strip().split(".")
+    try:
+        email = _unb64(parts[0])
+        issued = int(_unb64(parts[1])) if len(parts) == 3 else None
+    except (ValueError, UnicodeDecodeError, IndexError):
+        raise BadToken("expected a digest link token, found something else") from None
+    if len(parts) not in (2, 3) or not hmac.compare_digest(sign(config, purpose, email, issued), token.strip()):
+        raise BadToken(f"this {purpose} link is not valid (wrong signature)")
+    return email, issued
 
 
 def verify(config: Config, purpose: str, token: str) -> str:
     """The address a token was signed for; raises :class:`BadToken` otherwise."""
-    try:
-        encoded, _ = token.strip().split(".", 1)
-        email = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise BadToken("expected a digest link token, found something else") from None
-    if not hmac.compare_digest(sign(config, purpose, email), token.strip()):
-        raise BadToken(f"this {purpose} link is not valid (wrong signature)")
-    return email
+    return _open(config, purpose, token)[0]
+
+
+def sign_confirmation(config: Config, email: str) -> str:
+    """A double opt-in token: it carries when it was made, so it can expire and be superseded."""
+    return sign(config, "confirm", email, int(time.time()))
+
+
+def verify_confirmation(config: Config, token: str, ttl: float) -> tuple[str, int]:
+    """The address and issue time of a confirmation token not older than ``ttl`` seconds."""
+    email, issued = _open(config, "confirm", token)
+    if issued is None or time.time() - issued > ttl:
+        raise BadToken("this confirmation link has expired; please subscribe again")
+    return email, issued
+
+
+def epoch(timestamp: str | None) -> int:
+    """Unix seconds of a store timestamp (``YYYY-MM-DDTHH:MM:SSZ``); 0 when there is none."""
+    if not timestamp:
+        return 0
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())

@@ -1,4 +1,8 @@
-"""``digest serve``: the web archive. Read-only pages, plus subscribe and unsubscribe (CSRF-safe)."""
+"""The web archive as a WSGI application: read-only pages, plus subscribe and unsubscribe (CSRF-safe).
+
+``create_app(config)`` is the WSGI callable any server can run
+(``gunicorn 'digest.web:create_app(digest.load())'``); ``digest serve`` runs it on waitress.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,21 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from datetime import date as Date
-from email.utils import format_datetime
-from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import escape
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
 
 from digest import render, signing
 from digest.archive import KINDS, Archive, Filters
 from digest.config import Config
-from digest.deliver import DeliveryError, sender_for, validate_address
-from digest.errors import DigestError, NotFoundError
+from digest.deliver import DeliveryError, send_confirmation, validate_address
+from digest.errors import ConfigError, DigestError, NotFoundError
+from digest.models import SubscriberStatus
 from digest.rank import audio_link
 from digest.store import Store
 
@@ -38,11 +42,14 @@ SECURITY_HEADERS = {
 
 @dataclass
 class Request:
+    """What a view sees of a request: HEAD arrives as GET."""
+
     method: str
     path: str
     query: dict[str, str]
     form: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
+    client: str = ""
 
 
 @dataclass
@@ -54,13 +61,15 @@ class Response:
 
 
 class App:
-    """Routes requests to pages. One store per thread; the embedding model is shared behind a lock."""
+    """The WSGI application: routes requests to pages. One store per thread; the embedding model is
+    shared behind a lock."""
 
     def __init__(self, config: Config):
         self.config = config
         self.local = threading.local()
         self.lock = threading.Lock()
         self._embedder = None
+        self._subscribes: dict[str, list[float]] = {}  # client address -> times of recent subscribe POSTs
         self.routes: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/", self.home),
             ("GET", r"/archive", self.archive),
@@ -82,6 +91,50 @@ class App:
         ]
 
     # plumbing
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        try:
+            response = self.handle(self._request(environ, method))
+        except _BadRequest as exc:
+            response = Response(exc.status, str(exc).encode(), "text/plain; charset=utf-8")
+        except Exception:  # one bad request must not take the server down
+            log.exception("error serving %s %s", method, environ.get("PATH_INFO"))
+            response = Response(500, b"internal error", "text/plain; charset=utf-8")
+        headers = {
+            **SECURITY_HEADERS,
+            "Content-Type": response.content_type,
+            "Content-Length": str(len(response.body)),
+            **response.headers,
+        }
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(headers.items()))
+        return [b"" if method == "HEAD" else response.body]
+
+    def _request(self, environ: dict[str, Any], method: str) -> Request:
+        """The request's parts, read within bounds: a bad length or an oversized form is a 4xx, not a hang."""
+        path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        form: dict[str, str] = {}
+        if method == "POST":
+            raw = environ.get("CONTENT_LENGTH") or "0"
+            if not raw.isdigit():
+                raise _BadRequest(400, f"expected a Content-Length in bytes, found {raw!r}")
+            if int(raw) > _MAX_FORM:
+                raise _BadRequest(413, f"forms here are at most {_MAX_FORM} bytes")
+            body = environ["wsgi.input"].read(int(raw)).decode("utf-8", "replace")
+            form = {k: v[0] for k, v in parse_qs(body).items()}
+        try:
+            cookies = {k: m.value for k, m in SimpleCookie(environ.get("HTTP_COOKIE", "")).items()}
+        except CookieError:
+            cookies = {}
+        return Request(
+            "GET" if method == "HEAD" else method,
+            path.rstrip("/") or "/",
+            query,
+            form,
+            cookies,
+            environ.get("REMOTE_ADDR", ""),
+        )
 
     @property
     def store(self) -> Store:
@@ -220,27 +273,17 @@ class App:
         return [self.store.digest(d) for d in self.store.digest_dates()[:n]]
 
     def atom(self, request: Request) -> Response:
-        base = self.config["web.base_url"].rstrip("/")
         digests = self._recent()
-        updated = (digests[0].date if digests else "1970-01-01") + "T06:00:00Z"
-        entries = []
-        for d in digests:
-            _, html = self._feed_html(d)
-            entries.append(
-                f"<entry><id>{base}/digest/{d.date}</id><title>{escape(_title(d))}</title>"
-                f'<updated>{d.date}T06:00:00Z</updated><link href="{base}/digest/{d.date}"/>'
-                f'<content type="html">{escape(html)}</content></entry>'
-            )
+        entries = [(d, _title(d), self._feed_html(d)[1]) for d in digests]
         body = (
-            f'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<id>{base}/</id><title>Daily podcast insights</title><updated>{updated}</updated>"
-            f'<link rel="self" href="{base}/feed.xml"/><link href="{base}/"/>'
-            f"<author><name>digest</name></author>{''.join(entries)}</feed>"
+            render.environment()
+            .get_template("web_atom.xml.j2")
+            .render(base=self.config.url(""), entries=entries, updated=digests[0].date if digests else "1970-01-01")
         )
         return Response(200, body.encode(), "application/atom+xml; charset=utf-8")
 
     def json_feed(self, request: Request) -> Response:
-        base = self.config["web.base_url"].rstrip("/")
+        base = self.config.url("").rstrip("/")
         items = []
         for d in self._recent():
             text, html = self._feed_html(d)
@@ -301,17 +344,34 @@ class App:
             email = validate_address(request.form.get("email", ""))
         except DeliveryError as exc:
             return self.subscribe_form(request, str(exc), status=400)
-        self.store.add_subscriber(email, status="pending")
-        link = f"{self.config['web.base_url'].rstrip('/')}/confirm/{signing.sign(self.config, 'confirm', email)}"
-        try:
-            send_confirmation(self.config, email, link)
-        except DigestError as exc:
-            log.warning("confirmation mail to %s failed: %s", email, exc)
-            return self.form_page(503, "Try again later", message="We could not send the confirmation mail just now.")
+        if not self._within_rate(request.client):
+            return self.form_page(429, "Too many requests", message="Please try again in an hour.")
+        sub, _ = self.store.add_subscriber(email, status=SubscriberStatus.PENDING)
+        if sub.status is SubscriberStatus.PENDING and self.store.claim_confirmation(
+            email, self.config["web.confirm_interval"] * 60
+        ):
+            link = self.config.url(f"confirm/{signing.sign_confirmation(self.config, email)}")
+            try:
+                send_confirmation(self.config, email, link)
+            except DigestError as exc:
+                log.warning("confirmation mail to %s failed: %s", email, exc)
+                self.store.release_confirmation(email)
+                return self.form_page(
+                    503, "Try again later", message="We could not send the confirmation mail just now."
+                )
         return self.form_page(200, "Check your inbox", message=f"We sent a confirmation link to {email}.")
 
+    def _within_rate(self, client: str) -> bool:
+        """At most ``web.subscribe_rate`` subscribe requests per client address an hour."""
+        now = time.monotonic()
+        with self.lock:
+            recent = [t for t in self._subscribes.get(client, []) if now - t < 3600]
+            allowed = len(recent) < self.config["web.subscribe_rate"]
+            self._subscribes[client] = recent + [now] if allowed else recent
+        return allowed
+
     def confirm_form(self, request: Request, token: str) -> Response:
-        email = signing.verify(self.config, "confirm", token)
+        email = self._confirmable(token)
         return self.form_page(
             200,
             "Confirm your subscription",
@@ -320,9 +380,22 @@ class App:
             button="Confirm subscription",
         )
 
+    def _confirmable(self, token: str) -> str:
+        """The address of a confirmation link that is unexpired and newer than the address's last change."""
+        email, issued = signing.verify_confirmation(self.config, token, self.config["web.confirm_ttl"] * 3600)
+        try:
+            sub = self.store.subscriber(email)
+        except NotFoundError:
+            raise signing.BadToken("this confirmation link is no longer valid; please subscribe again") from None
+        if sub.status is SubscriberStatus.ACTIVE:
+            return email
+        if sub.status is not SubscriberStatus.PENDING or issued < signing.epoch(sub.changed or sub.created):
+            raise signing.BadToken("this confirmation link is no longer valid; please subscribe again")
+        return email
+
     def confirm(self, request: Request, token: str) -> Response:
-        email = signing.verify(self.config, "confirm", token)
-        self.store.add_subscriber(email, status="active")
+        email = self._confirmable(token)
+        self.store.add_subscriber(email, status=SubscriberStatus.ACTIVE)
         return self.form_page(200, "You are subscribed", message=f"The next digest goes to {email}.")
 
     def unsubscribe_form(self, request: Request, token: str) -> Response:
@@ -340,7 +413,7 @@ class App:
         """RFC 8058 one-click: a POST to the link itself; the signed token is the authority."""
         email = signing.verify(self.config, "unsubscribe", token)
         try:
-            self.store.set_subscriber_status(email, "unsubscribed")
+            self.store.set_subscriber_status(email, SubscriberStatus.UNSUBSCRIBED)
         except NotFoundError:
             pass  # already removed: unsubscribing is still done
         return self.form_page(200, "Unsubscribed", message=f"{email} will get no more mail.")
@@ -365,70 +438,42 @@ def _date(value: str | None) -> str | None:
         return None
 
 
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 def _title(d) -> str:
     return f"Top {len(d.insights)} podcast insights — {render.long_date(d.date)}"
 
 
-def send_confirmation(config: Config, email: str, link: str) -> None:
-    """The double opt-in mail with its signed confirmation link (SMTP or the outbox)."""
-    from email.message import EmailMessage
-    from email.policy import SMTP as SMTP_POLICY
-
-    message = EmailMessage(policy=SMTP_POLICY)
-    message["Subject"] = "Confirm your daily podcast digest"
-    message["From"] = validate_address(config["mail.from"])
-    message["To"] = email
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message.set_content(
-        f"Confirm your subscription to the daily podcast digest:\n\n{link}\n\n"
-        "If you did not ask for this, ignore this mail.\n"
-    )
-    with sender_for(config) as sender:
-        sender.send(message, "confirmations")
+def create_app(config: Config) -> App:
+    """The WSGI application for ``config``'s archive."""
+    return App(config)
 
 
-def make_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
-    """A threaded HTTP server for the archive, not yet serving."""
-    app = App(config)
+def make_server(config: Config, host: str, port: int) -> Any:
+    """A waitress server for the archive, bound and not yet serving: ``.run()`` serves, ``.close()`` stops.
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "digest"
-        sys_version = ""
+    Idle connections are closed after ``web.timeout`` seconds, and at most ``web.threads``
+    requests run at once; waitress answers malformed requests itself.
+    """
+    from waitress import create_server
 
-        def log_message(self, fmt: str, *args: object) -> None:
-            log.info("%s " + fmt, self.client_address[0], *args)
-
-        def _dispatch(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            form: dict[str, str] = {}
-            if method == "POST":
-                length = min(int(self.headers.get("Content-Length") or 0), _MAX_FORM)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
-            cookies = {k: m.value for k, m in SimpleCookie(self.headers.get("Cookie", "")).items()}
-            try:
-                response = app.handle(Request(method, parts.path.rstrip("/") or "/", query, form, cookies))
-            except Exception:  # one bad request must not take the server down
-                log.exception("error serving %s", self.path)
-                response = Response(500, b"internal error", "text/plain")
-            self.send_response(response.status)
-            for k, v in {
-                **SECURITY_HEADERS,
-                "Content-Type": response.content_type,
-                "Content-Length": str(len(response.body)),
-                **response.headers,
-            }.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if method != "HEAD":
-                self.wfile.write(response.body)
-
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:
-            self._dispatch("POST")
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"expected a port from 0 to 65535, found {port}")
+    try:
+        return create_server(
+            create_app(config),
+            host=host,
+            port=port,
+            threads=config["web.threads"],
+            channel_timeout=config["web.timeout"],
+            connection_limit=max(100, config["web.threads"] * 16),
+            max_request_body_size=_MAX_FORM,
+            ident="digest",
+            clear_untrusted_proxy_headers=True,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

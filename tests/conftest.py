@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.feeds import PODCAST_NAMESPACE
+from digest.rss import RssItem
+from digest.rss import rss as write_rss
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -162,20 +163,21 @@ def store(config):
 
 
 def rss(title: str, items: list[dict], extra_ns: str = "") -> bytes:
-    """A small RSS document; each item dict has title, guid, date (RFC 822), url, and optional xml."""
-    body = "".join(
-        f"<item><title>{i['title']}</title>"
-        + (f"<guid>{i['guid']}</guid>" if i.get("guid") else "")
-        + (f"<pubDate>{i['date']}</pubDate>" if i.get("date") else "")
-        + (f'<enclosure url="{i["url"]}" type="{i.get("type", "audio/mpeg")}" length="1"/>' if i.get("url") else "")
-        + i.get("xml", "")
-        + "</item>"
-        for i in items
-    )
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-        f'xmlns:podcast="{PODCAST_NAMESPACE}" {extra_ns}><channel>'
-        f"<title>{title}</title>{body}</channel></rss>"
+    """A small RSS document; each item dict has title, guid, date (RFC 822), url, type and optional xml."""
+    return write_rss(
+        title,
+        [
+            RssItem(
+                i["title"],
+                i.get("guid", ""),
+                i.get("date"),
+                i.get("url", ""),
+                i.get("type", "audio/mpeg"),
+                xml=i.get("xml", ""),
+            )
+            for i in items
+        ],
+        namespaces=extra_ns,
     ).encode()
 
 

@@ -192,7 +192,7 @@ def test_cli_lists_episodes_and_prints_transcripts(server, home, whisper, store,
     listed = json.loads(runner.invoke(cli, ["episodes", "list", "--json", "--status", "transcribed"]).output)
     assert [e["title"] for e in listed] == ["Episode 1"]
     out = runner.invoke(cli, ["transcript", str(listed[0]["id"])])
-    assert out.exit_code == 0 and out.output.startswith("[00:00 → ") and "country" in out.output
+    assert out.exit_code == 0 and out.output.startswith("[0:00 → ") and "country" in out.output
     data = json.loads(runner.invoke(cli, ["transcript", str(listed[0]["id"]), "--json"]).output)
     assert data["segments"][0]["start"] == 0.0 and data["source"] == "asr:faster-whisper:tiny.en"
     assert runner.invoke(cli, ["transcript", "999"]).exit_code == 1

@@ -42,11 +42,10 @@ def archive(home, server, smtp, monkeypatch):
     store.add_feed(server.url("/speech.xml"))
     httpd = make_server(config, "127.0.0.1", port)
     pipeline.run(config, store, date="2026-11-20", quiet=True, dry_run=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
     yield base, store, config
-    httpd.shutdown()
-    httpd.server_close()
+    httpd.close()
 
 
 @pytest.mark.slow

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import tomllib
 from datetime import datetime
-from email.utils import format_datetime
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 from digest.config import Config
 from digest.models import Feed
+from digest.rss import RssItem, rss
 from digest.store import Store
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -22,21 +21,17 @@ def shows() -> list[dict]:
 
 def feed_xml(show: dict) -> str:
     """An RSS 2.0 document for one demo show, its enclosures as file:// URLs."""
-    items = []
-    for ep in show["episode"]:
-        audio = DEMO_DIR / ep["audio"]
-        date = format_datetime(datetime.fromisoformat(ep["date"].replace("Z", "+00:00")))
-        items.append(
-            f'<item><title>{escape(ep["title"])}</title><guid isPermaLink="false">{escape(ep["guid"])}</guid>'
-            f"<pubDate>{date}</pubDate>"
-            f'<enclosure url={quoteattr(audio.as_uri())} type="audio/mpeg" length="{audio.stat().st_size}"/>'
-            "</item>"
+    items = [
+        RssItem(
+            ep["title"],
+            ep["guid"],
+            datetime.fromisoformat(ep["date"].replace("Z", "+00:00")),
+            (DEMO_DIR / ep["audio"]).as_uri(),
+            length=(DEMO_DIR / ep["audio"]).stat().st_size,
         )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
-        f"<title>{escape(show['title'])}</title><description>{escape(show['description'])}</description>"
-        f"{''.join(items)}</channel></rss>\n"
-    )
+        for ep in show["episode"]
+    ]
+    return rss(show["title"], items, show["description"])
 
 
 def install(config: Config, store: Store) -> list[Feed]:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 
 from digest.errors import NotFoundError
-from digest.models import (
-    Episode,
-    Feed,
-    Segment,
-    Status,
-)
+from digest.models import Episode, Feed, Segment, Status
 from digest.store.base import StoreBase
 
 
@@ -199,7 +194,6 @@ class Catalog(StoreBase):
                 "INSERT OR REPLACE INTO asr_cache (audio_sha256, model, segments) VALUES (?, ?, ?)",
                 (audio_sha256, model, json.dumps([[s.start, s.end, s.text] for s in segments])),
             )
-
 
     def feed_episodes(self, feed_id: int) -> list[Episode]:
         return self._episodes("e.feed_id = ? AND e.status != 'skipped'", (feed_id,))

@@ -8,14 +8,7 @@ from dataclasses import asdict
 import numpy as np
 
 from digest.errors import NotFoundError
-from digest.models import (
-    Claim,
-    Digest,
-    Episode,
-    Insight,
-    Quote,
-    RunnerUp,
-)
+from digest.models import Claim, Digest, Episode, Insight, Quote, RunnerUp
 from digest.rank import audio_link
 from digest.store.base import StoreBase
 
@@ -178,7 +171,6 @@ class Insights(StoreBase):
             "SELECT 1 FROM deliveries WHERE date = ? AND status IN ('sent', 'sending', 'uncertain') LIMIT 1", (date,)
         ).fetchone()
         return row is not None
-
 
     def insight_row(self, insight_id: int) -> tuple[str, Insight]:
         """An insight and its digest date."""

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from digest.errors import NotFoundError
-from digest.models import (
-    Delivery,
-    Subscriber,
-)
+from digest.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from digest.store.base import StoreBase
 
 
@@ -15,13 +12,13 @@ class Mail(StoreBase):
 
     # subscribers
 
-    def add_subscriber(self, email: str, status: str = "active") -> tuple[Subscriber, bool]:
+    def add_subscriber(self, email: str, status: SubscriberStatus = SubscriberStatus.ACTIVE) -> tuple[Subscriber, bool]:
         """Add a subscriber, or reactivate one; returns it and whether anything changed."""
         with self.transaction() as db:
             row = db.execute("SELECT status FROM subscribers WHERE email = ?", (email,)).fetchone()
             if row is None:
                 db.execute("INSERT INTO subscribers (email, status) VALUES (?, ?)", (email, status))
-            elif row[0] != status and not (row[0] == "active" and status == "pending"):
+            elif row[0] != status and not (row[0] == SubscriberStatus.ACTIVE and status == SubscriberStatus.PENDING):
                 db.execute(
                     "UPDATE subscribers SET status = ?, changed = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
                     "WHERE email = ?",
@@ -33,21 +30,21 @@ class Mail(StoreBase):
 
     def subscriber(self, ref: str | int) -> Subscriber:
         row = self.db.execute(
-            "SELECT id, email, status, created FROM subscribers WHERE email = ? OR id = ?",
+            "SELECT id, email, status, created, changed FROM subscribers WHERE email = ? OR id = ?",
             (str(ref), ref if str(ref).isdigit() else -1),
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no subscriber {ref!r}; `digest subscribers list` shows them")
         return Subscriber(*row)
 
-    def subscribers(self, status: str | None = "active") -> list[Subscriber]:
+    def subscribers(self, status: SubscriberStatus | None = SubscriberStatus.ACTIVE) -> list[Subscriber]:
         rows = self.db.execute(
-            "SELECT id, email, status, created FROM subscribers WHERE ? IS NULL OR status = ? ORDER BY id",
+            "SELECT id, email, status, created, changed FROM subscribers WHERE ? IS NULL OR status = ? ORDER BY id",
             (status, status),
         )
         return [Subscriber(*r) for r in rows]
 
-    def set_subscriber_status(self, email: str, status: str) -> Subscriber:
+    def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
         sub = self.subscriber(email)
         with self.transaction() as db:
             db.execute(
@@ -55,6 +52,22 @@ class Mail(StoreBase):
                 (status, sub.id),
             )
         return self.subscriber(sub.id)
+
+    def claim_confirmation(self, email: str, interval: float) -> bool:
+        """Whether a confirmation mail may go to ``email`` now: none went in the last ``interval``
+        seconds. Records this one, so concurrent requests cannot both send."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE subscribers SET confirm_sent = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE email = ? "
+                "AND (confirm_sent IS NULL OR strftime('%s', 'now') - strftime('%s', confirm_sent) >= ?)",
+                (email, interval),
+            )
+        return cur.rowcount == 1
+
+    def release_confirmation(self, email: str) -> None:
+        """Forget a confirmation mail that could not be sent, so the next request may send one."""
+        with self.transaction() as db:
+            db.execute("UPDATE subscribers SET confirm_sent = NULL WHERE email = ?", (email,))
 
     def remove_subscriber(self, ref: str | int) -> Subscriber:
         sub = self.subscriber(ref)
@@ -84,7 +97,7 @@ class Mail(StoreBase):
         self,
         date: str,
         subscriber_id: int,
-        status: str,
+        status: DeliveryStatus,
         *,
         message_id: str | None = None,
         error: str | None = None,
@@ -99,4 +112,3 @@ class Mail(StoreBase):
                 "message_id), error = excluded.error, updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
                 (date, subscriber_id, status, int(attempt), message_id, error, int(attempt)),
             )
-

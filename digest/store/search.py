@@ -6,9 +6,7 @@ import json
 
 import numpy as np
 
-from digest.models import (
-    Hit,
-)
+from digest.models import Hit, HitKind
 from digest.rank import audio_link
 from digest.store.base import StoreBase
 
@@ -70,7 +68,7 @@ class Search(StoreBase):
             )
             return {
                 r[0]: Hit(
-                    "insight",
+                    HitKind.INSIGHT,
                     r[0],
                     r[1],
                     ", ".join(json.loads(r[2])),
@@ -89,7 +87,10 @@ class Search(StoreBase):
             f"WHERE x.id IN ({marks})",
             ids,
         )
-        return {r[0]: Hit(kind, r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], audio_link(r[7], r[6])) for r in rows}
+        hit_kind = HitKind(kind)
+        return {
+            r[0]: Hit(hit_kind, r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], audio_link(r[7], r[6])) for r in rows
+        }
 
     def vector_rows(self, kind: str, model: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and stored vectors of every insight or kept claim whose text has been embedded."""
