@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from digest import __version__
-from digest.config import SETTINGS, Config, load
+from digest.config import SETTINGS, Config, choices, load
 from digest.errors import DigestError
 from digest.models import HitKind, Status, SubscriberStatus
 from digest.render import clock
@@ -113,7 +113,7 @@ def _print_digest_summary(app: App, report) -> None:
 @click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today in schedule.timezone).")
 @click.option("--dry-run", is_flag=True, help="Build and store the digest, but send nothing.")
 @click.option(
-    "--executor", type=click.Choice(["local", "ray"]), help="Where transcription runs (default: executor.name)."
+    "--executor", type=click.Choice(choices("executor.name")), help="Where transcription runs (default: executor.name)."
 )
 @click.option("--address", help="Ray cluster address for --executor ray (default: executor.address).")
 @click.option("--explain", is_flag=True, help="Show each insight's scores and why the runners-up lost.")

@@ -24,6 +24,8 @@ class Setting:
     name: str
     default: Any
     help: str
+    choices: tuple[str, ...] = ()  # the only values allowed, when given
+    minimum: float | None = None  # the smallest value allowed, for numbers
 
     @property
     def env(self) -> str:
@@ -31,26 +33,28 @@ class Setting:
 
 
 SETTINGS: list[Setting] = [
-    Setting("feeds.initial_episodes", 3, "Episodes taken from a feed's first poll (newest first)."),
-    Setting("feeds.timeout", 20.0, "Seconds before a feed request gives up."),
-    Setting("feeds.concurrency", 8, "Feeds polled at once."),
-    Setting("fetch.max_audio_mb", 500, "Largest enclosure downloaded, in MB."),
-    Setting("fetch.timeout", 60.0, "Seconds of network silence before a download gives up."),
-    Setting("fetch.retries", 3, "Retries of a download that failed with 404, 5xx or a timeout."),
-    Setting("fetch.backoff", 2.0, "Seconds before the first retry; doubles each time."),
-    Setting("pipeline.max_attempts", 3, "Runs that may fail on an episode before it is given up."),
+    Setting("feeds.initial_episodes", 3, "Episodes taken from a feed's first poll (newest first).", minimum=0),
+    Setting("feeds.timeout", 20.0, "Seconds before a feed request gives up.", minimum=0.1),
+    Setting("feeds.concurrency", 8, "Feeds polled at once.", minimum=1),
+    Setting("fetch.max_audio_mb", 500, "Largest enclosure downloaded, in MB.", minimum=1),
+    Setting("fetch.timeout", 60.0, "Seconds of network silence before a download gives up.", minimum=0.1),
+    Setting("fetch.retries", 3, "Retries of a download that failed with 404, 5xx or a timeout.", minimum=0),
+    Setting("fetch.backoff", 2.0, "Seconds before the first retry; doubles each time.", minimum=0),
+    Setting("pipeline.max_attempts", 3, "Runs that may fail on an episode before it is given up.", minimum=1),
     Setting("asr.backend", "faster-whisper", "Transcriber: faster-whisper or openai-whisper."),
     Setting("asr.model", "", "Model name or path; empty means the bundled tiny.en."),
-    Setting("asr.device", "auto", "auto, cpu or cuda."),
+    Setting("asr.device", "auto", "auto, cpu or cuda.", choices=("auto", "cpu", "cuda")),
     Setting("asr.compute_type", "auto", "auto (cuda: float16, cpu: int8) or any CTranslate2 type."),
-    Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory."),
+    Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory.", minimum=30),
     Setting("asr.language", "en", "Spoken language passed to Whisper."),
     Setting("asr.batch_size", 8, "Speech chunks (faster-whisper) or 30 s windows (openai-whisper) per forward pass."),
-    Setting("executor.name", "local", "Where transcription runs: local (this process) or ray."),
+    Setting(
+        "executor.name", "local", "Where transcription runs: local (this process) or ray.", choices=("local", "ray")
+    ),
     Setting("executor.address", "", "Ray cluster address for executor = ray; empty starts a local one."),
-    Setting("executor.workers", 2, "Ray worker actors, one model each (at most one per GPU)."),
+    Setting("executor.workers", 2, "Ray worker actors, one model each (at most one per GPU).", minimum=1),
     Setting("embed.model", "", "sentence-transformers model name or path; empty means bundled MiniLM."),
-    Setting("rank.top_k", 5, "Insights in a digest, at most."),
+    Setting("rank.top_k", 5, "Insights in a digest, at most.", minimum=1),
     Setting("rank.min_shows", 2, "Distinct shows an insight needs."),
     Setting("rank.cluster_threshold", 0.45, "Cosine similarity at which two claims say the same thing."),
     Setting("rank.novelty_threshold", 0.6, "Cosine similarity to the archive at which a claim is old news."),
@@ -64,16 +68,16 @@ SETTINGS: list[Setting] = [
     Setting("mail.subject", "Top 5 podcast insights — {date}", "Subject; {date} is the digest date."),
     Setting("mail.quiet_day_note", False, "Send a short note on days with nothing new."),
     Setting("smtp.host", "", "SMTP server; empty writes mail to $DIGEST_HOME/outbox/."),
-    Setting("smtp.port", 587, "SMTP port."),
-    Setting("smtp.security", "starttls", "starttls, ssl or none."),
+    Setting("smtp.port", 587, "SMTP port.", minimum=1),
+    Setting("smtp.security", "starttls", "starttls, ssl or none.", choices=("starttls", "ssl", "none")),
     Setting("smtp.username", "", "SMTP user; empty means no AUTH."),
     Setting("smtp.password_env", "DIGEST_SMTP_PASSWORD", "Environment variable that holds the SMTP password."),
-    Setting("smtp.timeout", 30.0, "Seconds before an SMTP command gives up."),
+    Setting("smtp.timeout", 30.0, "Seconds before an SMTP command gives up.", minimum=0.1),
     Setting("web.base_url", "http://127.0.0.1:8080", "Public URL of `digest serve`, used in links."),
     Setting("web.host", "127.0.0.1", "Address `digest serve` listens on."),
-    Setting("web.port", 8080, "Port `digest serve` listens on."),
-    Setting("web.threads", 8, "Requests `digest serve` answers at once."),
-    Setting("web.timeout", 30, "Seconds before `digest serve` closes an idle connection."),
+    Setting("web.port", 8080, "Port `digest serve` listens on.", minimum=0),
+    Setting("web.threads", 8, "Requests `digest serve` answers at once.", minimum=1),
+    Setting("web.timeout", 30, "Seconds before `digest serve` closes an idle connection.", minimum=1),
     Setting("web.subscribe_rate", 10, "Subscribe requests one client address may make an hour."),
     Setting("web.confirm_interval", 60, "Minutes before another confirmation mail goes to the same address."),
     Setting("web.confirm_ttl", 72, "Hours a confirmation link stays valid."),
@@ -93,6 +97,21 @@ def default_home() -> Path:
 
 
 def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    """``value`` as the setting's type, within its choices and minimum; :class:`ConfigError` says what is wrong."""
+    value = _typed(setting, value, source)
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{source}: {setting.name} expects one of {', '.join(setting.choices)}, found {value!r}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"{source}: {setting.name} expects at least {setting.minimum:g}, found {value!r}")
+    return value
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The values a setting allows."""
+    return _BY_NAME[name].choices
+
+
+def _typed(setting: Setting, value: Any, source: str) -> Any:
     kind = type(setting.default)
     if isinstance(value, str) and kind is not str:
         text = value.strip().lower()

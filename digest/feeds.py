@@ -101,7 +101,6 @@ class ParsedFeed:
     title: str | None
     new_feed_url: str | None
     episodes: list[Episode] = field(default_factory=list)
-    warning: str | None = None
 
 
 def _iso(struct: time.struct_time | None) -> str | None:
@@ -193,8 +192,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
         if enclosure_url or ep.transcripts:
             episodes.append(ep)
     new_url = (parsed.feed.get("itunes_new-feed-url") or "").strip() or None
-    warning = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
-    return ParsedFeed(parsed.feed.get("title"), new_url if new_url != url else None, episodes, warning)
+    return ParsedFeed(parsed.feed.get("title"), new_url if new_url != url else None, episodes)
 
 
 @dataclass

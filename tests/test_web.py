@@ -137,6 +137,35 @@ def test_forms_reject_forged_requests_and_paths_stay_inside_the_app(archive):
     assert fetch("/", b"x=1") == 405
 
 
+def raw_http(base: str, request: bytes, timeout: float = 5) -> bytes:
+    """Send bytes as they are, as a broken or hostile client would, and read the whole answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_head_answers_like_get_without_a_body_and_broken_requests_get_4xx(archive):
+    base, _, _ = archive
+    with urllib.request.urlopen(urllib.request.Request(base + "/feed.xml", method="HEAD")) as r:
+        assert r.status == 200 and r.read() == b"" and int(r.headers["Content-Length"]) > 100
+        assert r.headers["Content-Type"].startswith("application/atom+xml")
+    for length in (b"abc", b"-1"):
+        answer = raw_http(
+            base, b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\nConnection: close\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    answer = raw_http(
+        base, b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nConnection: close\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+    with urllib.request.urlopen(base + "/archive") as r:  # the server is still answering
+        assert r.status == 200
+
+
 def test_feeds_and_json_of_the_daily_digests(archive):
     base, _, _ = archive
     with urllib.request.urlopen(base + "/feed.json") as r:

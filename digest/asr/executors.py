@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.asr.base import Transcriber, get_transcriber, transcribe_audio
-from digest.config import Config
+from digest.config import Config, choices
 from digest.errors import BackendError, DigestError, TranscriptionError, unknown_name
 from digest.models import Episode, Segment
 
@@ -150,9 +150,6 @@ class RayExecutor(Executor):
             self.ray.kill(actor)
 
 
-EXECUTORS = ("local", "ray")
-
-
 def get_executor(
     config: Config,
     name: str | None = None,
@@ -166,4 +163,4 @@ def get_executor(
         return LocalExecutor(config, transcriber, progress)
     if name == "ray":
         return RayExecutor(config, address or config["executor.address"], config["executor.workers"])
-    raise unknown_name("executor", name, list(EXECUTORS))
+    raise unknown_name("executor", name, list(choices("executor.name")))
