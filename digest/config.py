@@ -36,8 +36,20 @@ SETTINGS: list[Setting] = [
     Setting("feeds.initial_episodes", 3, "Episodes taken from a feed's first poll (newest first).", minimum=0),
     Setting("feeds.timeout", 20.0, "Seconds before a feed request gives up.", minimum=0.1),
     Setting("feeds.concurrency", 8, "Feeds polled at once.", minimum=1),
+    Setting("feeds.max_mb", 50.0, "Largest feed document read, in MB after decompression.", minimum=0.01),
+    Setting("feeds.deadline", 120.0, "Seconds a whole feed download may take, however slowly bytes arrive.", minimum=1),
     Setting("fetch.max_audio_mb", 500, "Largest enclosure downloaded, in MB.", minimum=1),
     Setting("fetch.timeout", 60.0, "Seconds of network silence before a download gives up.", minimum=0.1),
+    Setting("fetch.deadline", 3600.0, "Seconds one download may take in all, however slowly bytes arrive.", minimum=1),
+    Setting(
+        "fetch.max_transcript_mb", 20.0, "Largest publisher transcript read, in MB, decompressed.", minimum=0.01
+    ),
+    Setting(
+        "fetch.private_addresses",
+        "auto",
+        "Feed links to loopback or private addresses: auto (only from feeds on such addresses), allow, block.",
+        choices=("auto", "allow", "block"),
+    ),
     Setting("fetch.retries", 3, "Retries of a download that failed with 404, 5xx or a timeout.", minimum=0),
     Setting("fetch.backoff", 2.0, "Seconds before the first retry; doubles each time.", minimum=0),
     Setting("pipeline.max_attempts", 3, "Runs that may fail on an episode before it is given up.", minimum=1),

@@ -20,7 +20,7 @@ import httpx
 
 from digest import net
 from digest.config import Config
-from digest.errors import FeedError
+from digest.errors import DigestError, FeedError
 from digest.models import Episode, Feed, Status, TranscriptLink
 from digest.rss import PODCAST_NAMESPACE
 from digest.store import Store
@@ -205,20 +205,33 @@ class PollResult:
     error: str | None = None
 
 
-def _download(http: httpx.Client, feed: Feed, first_poll: bool) -> tuple[net.FeedResponse, ParsedFeed | None]:
+def _download(
+    http: httpx.Client, feed: Feed, first_poll: bool, config: Config
+) -> tuple[net.FeedResponse, ParsedFeed | None]:
+    """Fetch and parse one feed; whatever goes wrong comes out as a :class:`FeedError` for this feed alone."""
     try:
         response = net.get_feed(
-            http, feed.url, None if first_poll else feed.etag, None if first_poll else feed.modified
+            http,
+            feed.url,
+            None if first_poll else feed.etag,
+            None if first_poll else feed.modified,
+            policy=net.UrlPolicy.for_feed(feed.url, config["fetch.private_addresses"]),
+            max_bytes=int(config["feeds.max_mb"] * 1024 * 1024),
+            deadline=config["feeds.deadline"],
         )
+        if response.not_modified:
+            return response, None
+        return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers)
+    except FeedError:
+        raise
     except httpx.TimeoutException:
         raise FeedError(f"{feed.url}: timed out") from None
     except httpx.HTTPStatusError as exc:
         raise FeedError(f"{feed.url}: HTTP {exc.response.status_code}") from None
-    except (httpx.HTTPError, OSError) as exc:
-        raise FeedError(f"{feed.url}: {exc}") from None
-    if response.not_modified:
-        return response, None
-    return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers)
+    except DigestError as exc:
+        raise FeedError(str(exc)) from None
+    except Exception as exc:  # a hostile or broken feed must never stop the other feeds
+        raise FeedError(f"{feed.url}: {type(exc).__name__}: {exc}") from None
 
 
 def store_episodes(store: Store, feed: Feed, parsed: ParsedFeed, take: int | None = None) -> list[int]:
@@ -258,7 +271,7 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
         net.client(config["feeds.timeout"]) as http,
         ThreadPoolExecutor(max_workers=max(1, config["feeds.concurrency"])) as pool,
     ):
-        futures = {f.id: pool.submit(_download, http, f, first[f.id]) for f in feeds}
+        futures = {f.id: pool.submit(_download, http, f, first[f.id], config) for f in feeds}
         for feed in feeds:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
@@ -272,7 +285,13 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 store.record_poll(feed.id, polled_at=now, etag=response.etag, modified=response.modified)
                 results.append(PollResult(feed, not_modified=True))
                 continue
-            new = store_episodes(store, feed, parsed, config["feeds.initial_episodes"] if first[feed.id] else None)
+            try:
+                new = store_episodes(store, feed, parsed, config["feeds.initial_episodes"] if first[feed.id] else None)
+            except Exception as exc:  # one feed's bad data must not stop the others
+                log.warning("feed %s: could not store its episodes: %s", feed.url, exc)
+                store.record_poll(feed.id, polled_at=now, error=f"{type(exc).__name__}: {exc}")
+                results.append(PollResult(feed, error=str(exc)))
+                continue
             store.record_poll(
                 feed.id,
                 polled_at=now,

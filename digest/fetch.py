@@ -15,12 +15,11 @@ from pathlib import Path
 import httpx
 
 from digest import net, publisher_transcripts
-from digest.errors import FetchError, TranscriptParseError
+from digest.errors import FetchError
 from digest.models import Episode, Segment
 
 log = logging.getLogger(__name__)
 
-_MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 _RETRY_STATUS = {404, 408, 425, 429, 500, 502, 503, 504}
 _AUDIO_MAGIC = (b"ID3", b"RIFF", b"fLaC", b"OggS", b"\x1aE\xdf\xa3", b"#!AMR", b"FORM", b".snd")
 
@@ -34,14 +33,16 @@ def looks_like_audio(head: bytes) -> bool:
 
 
 @contextmanager
-def _stream(http: httpx.Client, url: str) -> Iterator[tuple[int | None, Iterator[bytes]]]:
+def _stream(http: httpx.Client, url: str, policy: net.UrlPolicy) -> Iterator[tuple[int | None, Iterator[bytes]]]:
+    """The body of ``url`` as chunks, with its declared length; only what ``policy`` allows is opened."""
+    policy.check(url)
     if (path := net.local_path(url)) is not None:
         if not path.is_file():
             raise FetchError(f"{url}: no such file")
         with path.open("rb") as fh:
             yield path.stat().st_size, iter(lambda: fh.read(1 << 16), b"")
         return
-    with http.stream("GET", url) as response:
+    with http.stream("GET", url, extensions=net.policy_extension(policy)) as response:
         response.raise_for_status()
         length = response.headers.get("Content-Length")
         yield (int(length) if length and length.isdigit() else None), response.iter_bytes(1 << 16)
@@ -59,6 +60,8 @@ def _with_retries(action, url: str, retries: int, backoff: float):
         except httpx.TransportError as exc:
             if attempt == retries:
                 raise FetchError(f"{url}: {type(exc).__name__}: {exc} after {attempt + 1} tries") from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # redirect loops, bad gzip, bad URLs
+            raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
         delay = backoff * 2**attempt
         log.info("retrying %s in %.1fs", url, delay)
         time.sleep(delay)
@@ -66,15 +69,25 @@ def _with_retries(action, url: str, retries: int, backoff: float):
 
 
 def download_audio(
-    http: httpx.Client, url: str, dest_dir: Path, *, max_bytes: int, retries: int, backoff: float
+    http: httpx.Client,
+    url: str,
+    dest_dir: Path,
+    *,
+    policy: net.UrlPolicy,
+    max_bytes: int,
+    deadline: float,
+    retries: int,
+    backoff: float,
 ) -> tuple[Path, str]:
     """Stream an enclosure to ``dest_dir/<sha256><suffix>``.
 
     Args:
         http: The shared client.
-        url: Enclosure URL (http, https or file).
+        url: Enclosure URL (http, https, or file where ``policy`` allows it).
         dest_dir: Where the finished file goes; partial downloads never appear there.
+        policy: What the episode's feed may make us fetch, redirects included.
         max_bytes: The size cap; a larger file is refused, by its Content-Length or as it streams.
+        deadline: Seconds one try may take in all.
         retries: Extra tries after a 404, 5xx or network error.
         backoff: Seconds before the first retry, doubled each time.
 
@@ -87,10 +100,11 @@ def download_audio(
     def attempt() -> tuple[Path, str]:
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=".part-")
         tmp = Path(tmp_name)
+        until = time.monotonic() + deadline
         try:
             digest = hashlib.sha256()
             size = 0
-            with os.fdopen(fd, "wb") as out, _stream(http, url) as (length, chunks):
+            with os.fdopen(fd, "wb") as out, _stream(http, url, policy) as (length, chunks):
                 if length is not None and length > max_bytes:
                     raise FetchError(f"{url}: {length} bytes is over the {max_bytes}-byte cap")
                 for chunk in chunks:
@@ -99,6 +113,8 @@ def download_audio(
                     size += len(chunk)
                     if size > max_bytes:
                         raise FetchError(f"{url}: over the {max_bytes}-byte cap")
+                    if time.monotonic() > until:
+                        raise FetchError(f"{url}: still downloading after the {deadline:g} s deadline")
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
@@ -123,26 +139,30 @@ def _describe(chunk: bytes) -> str:
 
 
 def fetch_transcript(
-    http: httpx.Client, episode: Episode, retries: int, backoff: float
+    http: httpx.Client,
+    episode: Episode,
+    *,
+    policy: net.UrlPolicy,
+    max_bytes: int,
+    deadline: float,
+    retries: int,
+    backoff: float,
 ) -> tuple[list[Segment], str] | None:
     """The first publisher transcript that downloads and parses, best format first, with its type.
 
+    Each is read within ``policy``, ``max_bytes`` (after decompression) and ``deadline`` seconds.
     Returns ``None`` when the episode has none that works, so the caller falls back to ASR.
     """
     for link in episode.transcripts:
 
         def get(url: str = link.url) -> str:
-            if (path := net.local_path(url)) is not None:
-                return path.read_text(encoding="utf-8", errors="replace")
-            response = http.get(url)
-            response.raise_for_status()
-            if len(response.content) > _MAX_TRANSCRIPT_BYTES:
-                raise FetchError(f"{url}: transcript over {_MAX_TRANSCRIPT_BYTES} bytes")
-            return response.text
+            with _stream(http, url, policy) as (_, chunks):
+                body = net.read_capped(chunks, url, max_bytes, time.monotonic() + deadline)
+            return body.decode("utf-8", errors="replace")
 
         try:
             segments = publisher_transcripts.parse(_with_retries(get, link.url, retries, backoff), link.type)
-        except (FetchError, TranscriptParseError, OSError) as exc:
+        except Exception as exc:  # a broken or hostile transcript only sends the episode to ASR
             log.warning("episode %s: transcript %s unusable: %s", episode.id, link.url, exc)
             continue
         return segments, link.type

@@ -108,10 +108,18 @@ class Ingest:
         self.audio_dir = config.home / "audio"
         self.asr = AsrSettings.from_config(config)
 
-    def fetch(self, http, episode: Episode) -> bool:
+    def fetch(self, http, episode: Episode, policy: net.UrlPolicy) -> bool:
         """Store a publisher transcript, or download the audio. True when the episode is transcribed."""
         cfg = self.config
-        found = fetch.fetch_transcript(http, episode, cfg["fetch.retries"], cfg["fetch.backoff"])
+        found = fetch.fetch_transcript(
+            http,
+            episode,
+            policy=policy,
+            max_bytes=int(cfg["fetch.max_transcript_mb"] * 1024 * 1024),
+            deadline=cfg["fetch.deadline"],
+            retries=cfg["fetch.retries"],
+            backoff=cfg["fetch.backoff"],
+        )
         if found is not None:
             segments, kind = found
             self.store.save_transcript(episode.id, segments, f"publisher:{kind}")
@@ -122,7 +130,9 @@ class Ingest:
             http,
             episode.enclosure_url,
             self.audio_dir,
+            policy=policy,
             max_bytes=cfg["fetch.max_audio_mb"] * 1024 * 1024,
+            deadline=cfg["fetch.deadline"],
             retries=cfg["fetch.retries"],
             backoff=cfg["fetch.backoff"],
         )
@@ -147,16 +157,22 @@ class Ingest:
 
     def run(self, report: RunReport) -> None:
         jobs = []
+        private = self.config["fetch.private_addresses"]
+        policies = {f.id: net.UrlPolicy.for_feed(f.url, private) for f in self.store.feeds()}
         with net.client(self.config["fetch.timeout"]) as http:
             for episode in self.store.pending(self.config["pipeline.max_attempts"]):
                 try:
                     if episode.status is Status.FETCHED and not Path(episode.audio_path or "").is_file():
                         episode.status = Status.NEW  # the audio went missing: fetch again
-                    if episode.status is not Status.FETCHED and self.fetch(http, episode):
+                    policy = policies.get(episode.feed_id, net.UrlPolicy())
+                    if episode.status is not Status.FETCHED and self.fetch(http, episode, policy):
                         report.transcribed.append(episode)
                         continue
                 except DigestError as exc:
                     self._failed(episode, exc, report)
+                    continue
+                except Exception as exc:  # whatever one episode's links do, the others go on
+                    self._failed(episode, DigestError(f"{type(exc).__name__}: {exc}"), report)
                     continue
                 cached = self.store.cached_asr(episode.audio_sha256 or "", self.asr.cache_key)
                 if cached is not None:
