@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 
 from digest import __version__
-from digest.config import SETTINGS, Config, choices, load
+from digest.config import SETTINGS, Config, choices, default_home, load
 from digest.errors import DigestError
 from digest.models import HitKind, Status, SubscriberStatus
 from digest.render import clock
@@ -63,6 +64,17 @@ class DigestGroup(click.Group):
         except DigestError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             ctx.exit(1)
+        except sqlite3.DatabaseError as exc:
+            home = (ctx.obj.home if isinstance(ctx.obj, App) else None) or default_home()
+            click.secho(f"Error: {home}/digest.db is not a usable digest database: {exc}", fg="red", err=True)
+            ctx.exit(1)
+        except OverflowError as exc:
+            click.secho(f"Error: a number too large to look up: {exc}", fg="red", err=True)
+            ctx.exit(1)
+        except OSError as exc:  # a data directory that is missing, read-only or a file; a port in use
+            where = f": {exc.filename}" if exc.filename else ""
+            click.secho(f"Error: {exc.strerror or exc}{where}", fg="red", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=DigestGroup)
@@ -99,11 +111,17 @@ def _print_digest_summary(app: App, report) -> None:
         if app.config.smtp_enabled
         else f"to {app.config.home / 'outbox' / digest.date}"
     )
-    click.echo(f"Mail: {len(delivery.sent)} sent {where}, {len(delivery.already)} already had it.")
+    click.echo(f"Mail {where}: {delivery.summary()}.")
+    _print_delivery_problems(delivery)
+
+
+def _print_delivery_problems(delivery) -> None:
+    if delivery.stopped:
+        click.echo(f"  sending stopped, the rest wait for the next run: {delivery.stopped}", err=True)
     for email, error in delivery.deferred:
         click.echo(f"  deferred (retried next run): {email}: {error}", err=True)
     for email, error in delivery.failed:
-        click.echo(f"  failed: {email}: {error}", err=True)
+        click.echo(f"  failed (`digest send --retry-failed` tries again): {email}: {error}", err=True)
     for email in delivery.uncertain:
         click.echo(f"  uncertain, not resent: {email} (see `digest deliveries`)", err=True)
 
@@ -134,8 +152,8 @@ def run(
     """Poll feeds, transcribe new episodes, pick the top insights and send the digest."""
     from digest import pipeline
 
-    if date_:
-        _check_date(date_)
+    if date_ is not None:
+        date_ = _check_date(date_)
     if demo:
         from digest import demo as bundled
 
@@ -156,9 +174,16 @@ def run(
                 "delivery": report.delivery,
             }
         )
-        return
-    if quiet:
-        return
+    elif quiet:
+        if report.delivery is not None:
+            _print_delivery_problems(report.delivery)
+    else:
+        _print_run(app, report, explain)
+    if report.delivery is not None and report.delivery.all_failed:
+        raise SystemExit(1)
+
+
+def _print_run(app: App, report, explain: bool) -> None:
     click.echo(f"Polled {report.feeds_polled} feeds: {report.new_episodes} new episodes.")
     for url, error in report.feed_errors:
         click.echo(f"  feed failed: {url}: {error}", err=True)
@@ -184,12 +209,16 @@ def _print_explain(digest) -> None:
 
 
 def _check_date(value: str) -> str:
+    """A real calendar date written YYYY-MM-DD, or a usage error saying what was found."""
+    import re
     from datetime import date
 
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
         return date.fromisoformat(value).isoformat()
     except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, found {value!r}") from None
+        raise click.BadParameter(f"expected a date as YYYY-MM-DD, found {value!r}") from None
 
 
 @cli.command()
@@ -203,7 +232,7 @@ def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
     """Print a stored digest."""
     from digest.deliver import render_for
 
-    digest = app.store.digest(_check_date(date_) if date_ else None)
+    digest = app.store.digest(_check_date(date_) if date_ is not None else None)
     if fmt == "json":
         _emit_json(digest.to_json(explain=explain))
         return
@@ -217,21 +246,18 @@ def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
 @click.option("--date", "date_", metavar="YYYY-MM-DD", help="Which digest (default: the latest).")
 @click.option("--to", "to", multiple=True, help="Only these subscribers (repeatable).")
 @click.option("--resend", is_flag=True, help="Send even to those the ledger says already have it.")
+@click.option("--retry-failed", is_flag=True, help="Send again to those whose send failed for good (5xx).")
 @pass_app
-def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool) -> None:
+def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool, retry_failed: bool) -> None:
     """Send (or resend) a stored digest; the send ledger still stops duplicates unless --resend."""
     from digest.deliver import deliver
 
-    digest = app.store.digest(_check_date(date_) if date_ else None)
+    digest = app.store.digest(_check_date(date_) if date_ is not None else None)
     only = [app.store.subscriber(email) for email in to] if to else None
-    report = deliver(app.config, app.store, digest, only=only, resend=resend)
-    click.echo(
-        f"Digest {digest.date}: {len(report.sent)} sent, {len(report.already)} already had it, "
-        f"{len(report.deferred)} deferred, {len(report.failed)} failed."
-    )
-    for email, error in report.deferred + report.failed:
-        click.echo(f"  {email}: {error}", err=True)
-    if report.failed or report.deferred:
+    report = deliver(app.config, app.store, digest, only=only, resend=resend, retry_failed=retry_failed)
+    click.echo(f"Digest {digest.date}: {report.summary()}.")
+    _print_delivery_problems(report)
+    if report.failed or report.deferred or report.stopped:
         raise SystemExit(1)
 
 
@@ -241,7 +267,7 @@ def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool) -> None
 @pass_app
 def deliveries(app: App, date_: str | None, as_json: bool) -> None:
     """Show the send ledger: who got which digest, and what failed."""
-    rows = app.store.deliveries(_check_date(date_) if date_ else None)
+    rows = app.store.deliveries(_check_date(date_) if date_ is not None else None)
     if as_json:
         _emit_json(rows)
         return

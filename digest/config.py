@@ -41,9 +41,7 @@ SETTINGS: list[Setting] = [
     Setting("fetch.max_audio_mb", 500, "Largest enclosure downloaded, in MB.", minimum=1),
     Setting("fetch.timeout", 60.0, "Seconds of network silence before a download gives up.", minimum=0.1),
     Setting("fetch.deadline", 3600.0, "Seconds one download may take in all, however slowly bytes arrive.", minimum=1),
-    Setting(
-        "fetch.max_transcript_mb", 20.0, "Largest publisher transcript read, in MB, decompressed.", minimum=0.01
-    ),
+    Setting("fetch.max_transcript_mb", 20.0, "Largest publisher transcript read, in MB, decompressed.", minimum=0.01),
     Setting(
         "fetch.private_addresses",
         "auto",
@@ -196,8 +194,10 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     if config_file.exists():
         try:
             data = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_file}: {exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file}: expected UTF-8 TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{config_file}: cannot read it: {exc.strerror or exc}") from None
         for table, keys in data.items():
             if not isinstance(keys, dict):
                 raise ConfigError(f"{config_file}: expected a [table], found key {table!r}")
@@ -214,7 +214,19 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         if name not in _BY_NAME:
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(_BY_NAME[name], value, "override")
+    _check_timezone(values["schedule.timezone"])
     return Config(home=home, values=values, from_file=frozenset(file_values))
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"schedule.timezone expects an IANA zone such as Europe/Berlin, found {name!r}"
+        ) from None
 
 
 def markdown_table() -> str:

@@ -38,6 +38,14 @@ class PermanentFailure(DeliveryError):
     """The server refused the message for good (5xx)."""
 
 
+class UncertainFailure(DeliveryError):
+    """The whole message went out but no answer came back: it may have arrived. Never retried."""
+
+
+class SendingStopped(DeliveryError):
+    """No message can go out now (the server cannot be reached, or refused our login): stop, retry later."""
+
+
 def validate_address(address: str) -> str:
     """A clean email address, or :class:`DeliveryError` saying what is wrong with it."""
     value = address.strip()
@@ -81,8 +89,12 @@ class OutboxSender(Sender):
         final = self._path(message, date)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
-        tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
-        os.replace(tmp, final)  # all or nothing, so a dead run leaves a whole file or none
+        try:
+            tmp.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+            os.replace(tmp, final)  # all or nothing, so a dead run leaves a whole file or none
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TemporaryFailure(f"cannot write {final}: {exc.strerror or exc}") from None
 
     def delivered(self, message: EmailMessage, date: str) -> bool | None:
         return self._path(message, date).exists()
@@ -96,35 +108,58 @@ class SmtpSender(Sender):
         self.conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
+        """A logged-in connection; :class:`SendingStopped` when there is none to be had."""
         cfg = self.config
         host, port, timeout, security = cfg["smtp.host"], cfg["smtp.port"], cfg["smtp.timeout"], cfg["smtp.security"]
-        if security not in {"starttls", "ssl", "none"}:
-            raise DeliveryError(f"smtp.security must be starttls, ssl or none, found {security!r}")
-        context = ssl.create_default_context()
-        conn = (
-            smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-            if security == "ssl"
-            else smtplib.SMTP(host, port, timeout=timeout)
-        )
-        if security == "starttls":
-            conn.starttls(context=context)
-        if cfg["smtp.username"]:
-            conn.login(cfg["smtp.username"], os.environ.get(cfg["smtp.password_env"], ""))
+        try:
+            context = ssl.create_default_context()
+            conn = (
+                smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+                if security == "ssl"
+                else smtplib.SMTP(host, port, timeout=timeout)
+            )
+            if security == "starttls":
+                conn.starttls(context=context)
+            if cfg["smtp.username"]:
+                conn.login(cfg["smtp.username"], os.environ.get(cfg["smtp.password_env"], ""))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendingStopped(
+                f"SMTP server {host} refused the login of {cfg['smtp.username']!r} ({exc.smtp_code}); "
+                f"check smtp.username and ${cfg['smtp.password_env']}"
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SendingStopped(f"cannot reach SMTP server {host}:{port}: {exc or type(exc).__name__}") from None
         return conn
 
     def send(self, message: EmailMessage, date: str) -> None:
+        """MAIL, RCPT and DATA by hand, so a failure is known to be before or after the body went out."""
+        if self.conn is None:
+            self.conn = self._connect()
+        conn = self.conn
         try:
-            if self.conn is None:
-                self.conn = self._connect()
-            self.conn.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            self._fail(code, reply)
-        except smtplib.SMTPResponseException as exc:
-            self._fail(exc.smtp_code, exc.smtp_error)
+            conn.ehlo_or_helo_if_needed()
+            code, reply = conn.mail(message["From"])
+            if code == 250:
+                code, reply = conn.rcpt(message["To"])
+            if code in (250, 251):
+                code, reply = conn.docmd("DATA")
+            if code != 354:
+                self._fail(code, reply)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TemporaryFailure(f"SMTP server {self.config['smtp.host']}: {exc or type(exc).__name__}") from None
+        body = re.sub(rb"(?m)^\.", b"..", message.as_bytes(policy=SMTP_POLICY))
+        try:
+            conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            code, reply = conn.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise UncertainFailure(
+                f"SMTP server {self.config['smtp.host']} went away after the message was sent "
+                f"({exc or type(exc).__name__}); it may have arrived, so it is not resent"
+            ) from None
+        if code != 250:
+            self._fail(code, reply)
 
     def _fail(self, code: int, reply: bytes | str) -> None:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
@@ -208,6 +243,18 @@ class DeliveryReport:
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why sending stopped early (no server, refused login); the rest wait
+
+    @property
+    def all_failed(self) -> bool:
+        """Mail was due and none of it went out."""
+        return not self.sent and bool(self.deferred or self.failed or self.stopped)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.sent)} sent, {len(self.already)} already had it, {len(self.deferred)} deferred, "
+            f"{len(self.failed)} failed, {len(self.uncertain)} uncertain"
+        )
 
 
 def _send_with_retries(sender: Sender, message: EmailMessage, date: str, backoff: float) -> None:
@@ -229,23 +276,29 @@ def deliver(
     sender: Sender | None = None,
     only: list[Subscriber] | None = None,
     resend: bool = False,
+    retry_failed: bool = False,
 ) -> DeliveryReport:
     """Send the digest to each active subscriber that has not had it.
 
     The ledger row goes to ``sending`` (committed) before the message leaves and to
     ``sent`` after. A row still ``sending`` at the next run means a run died in
     between: the outbox can tell whether the file was written; an SMTP server cannot,
-    so the row becomes ``uncertain`` and is not sent again. Temporary failures are
-    retried now and on the next run; permanent ones are recorded. A message that
-    cannot be built (a bad ``mail.from``, a template error) raises
+    so the row becomes ``uncertain`` and is not sent again. So does a row whose message
+    body went out before the server stopped answering. A failure before that point is
+    never uncertain: temporary ones are retried now and on the next run, permanent ones
+    are recorded. When no message can go out at all (the server is unreachable or
+    refuses the login) the pass stops, and every row not sent stays retryable. A
+    message that cannot be built (a bad ``mail.from``, a template error) raises
     :class:`DeliveryError` before anything is sent; the digest stays stored.
 
     Args:
         only: Send to these subscribers instead of every active one.
         resend: Send again even when the ledger says it was sent (``digest send --resend``).
+        retry_failed: Send again to those whose send failed for good (``digest send --retry-failed``).
     """
     report = DeliveryReport()
     subscribers = only if only is not None else store.subscribers(SubscriberStatus.ACTIVE)
+    done = {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN} | (set() if retry_failed else {DeliveryStatus.FAILED})
     with sender or sender_for(config) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
@@ -253,23 +306,15 @@ def deliver(
             if row is not None and row.status == DeliveryStatus.SENDING and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:
-                    store.record_delivery(
-                        digest.date,
-                        sub.id,
-                        DeliveryStatus.UNCERTAIN,
-                        error="a run stopped while sending; not resent to avoid a duplicate",
-                    )
+                    why = "a run stopped while sending; not resent to avoid a duplicate"
+                    store.record_delivery(digest.date, sub.id, DeliveryStatus.UNCERTAIN, error=why)
                     report.uncertain.append(sub.email)
                     continue
                 if arrived:
                     store.record_delivery(digest.date, sub.id, DeliveryStatus.SENT)
                     report.already.append(sub.email)
                     continue
-            elif (
-                row is not None
-                and row.status in {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN, DeliveryStatus.FAILED}
-                and not resend
-            ):
+            elif row is not None and row.status in done and not resend:
                 report.already.append(sub.email)
                 continue
             store.record_delivery(
@@ -277,13 +322,20 @@ def deliver(
             )
             try:
                 _send_with_retries(out, message, digest.date, config["fetch.backoff"])
-            except TemporaryFailure as exc:
-                store.record_delivery(digest.date, sub.id, DeliveryStatus.DEFERRED, error=str(exc))
-                report.deferred.append((sub.email, str(exc)))
+            except UncertainFailure as exc:
+                store.record_delivery(digest.date, sub.id, DeliveryStatus.UNCERTAIN, error=str(exc))
+                report.uncertain.append(sub.email)
                 continue
             except PermanentFailure as exc:
                 store.record_delivery(digest.date, sub.id, DeliveryStatus.FAILED, error=str(exc))
                 report.failed.append((sub.email, str(exc)))
+                continue
+            except DeliveryError as exc:  # temporary, or sending stopped: nothing left us, retry later
+                store.record_delivery(digest.date, sub.id, DeliveryStatus.DEFERRED, error=str(exc))
+                report.deferred.append((sub.email, str(exc)))
+                if isinstance(exc, SendingStopped):
+                    report.stopped = str(exc)
+                    break
                 continue
             store.record_delivery(digest.date, sub.id, DeliveryStatus.SENT)
             report.sent.append(sub.email)

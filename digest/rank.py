@@ -240,7 +240,8 @@ def _insight(rank_no: int, c: Cluster, claims: list[Claim], vectors: np.ndarray,
 
 
 def audio_link(url: str | None, start: float) -> str | None:
-    """A link to a second in the audio (Media Fragments ``#t=``)."""
-    if not url:
+    """A link to a second in the audio (Media Fragments ``#t=``); only ``http(s)`` audio is ever linked,
+    so a feed's ``javascript:``, ``data:`` or ``file:`` enclosure never becomes a link in a mail or a page."""
+    if not url or not url.lower().startswith(("http://", "https://")):
         return None
     return f"{url.split('#')[0]}#t={int(start)}"
