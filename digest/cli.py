@@ -533,6 +533,22 @@ def transcript(app: App, episode: int, as_json: bool) -> None:
         click.echo(f"[{clock(s.start)} → {clock(s.end)}] {s.text}")
 
 
+@cli.group()
+def secret() -> None:
+    """The key that signs unsubscribe and confirmation links."""
+
+
+@secret.command("rotate")
+@click.confirmation_option(prompt="Every unsubscribe and confirmation link sent so far stops working. Rotate?")
+@pass_app
+def secret_rotate(app: App) -> None:
+    """Replace $DIGEST_HOME/secret.key, e.g. after it leaked; links in mail already sent stop working."""
+    from digest.signing import rotate
+
+    rotate(app.config)
+    click.echo(f"New signing key in {app.config.home / 'secret.key'}; the next digest carries new links.")
+
+
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--markdown", is_flag=True, help="Print the settings table of the README.")

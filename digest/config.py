@@ -224,9 +224,7 @@ def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"schedule.timezone expects an IANA zone such as Europe/Berlin, found {name!r}"
-        ) from None
+        raise ConfigError(f"schedule.timezone expects an IANA zone such as Europe/Berlin, found {name!r}") from None
 
 
 def markdown_table() -> str:

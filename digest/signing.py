@@ -29,6 +29,12 @@ def secret(config: Config) -> bytes:
     return path.read_text().strip().encode()
 
 
+def rotate(config: Config) -> None:
+    """Replace the signing secret: every link signed so far (unsubscribe, confirmation) stops working."""
+    config.path("secret.key").unlink(missing_ok=True)
+    secret(config)
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

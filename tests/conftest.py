@@ -35,6 +35,7 @@ class Route:
     fail_first: int = 0  # answer 404 this many times first, as a CDN does right after publishing
     delay: float = 0.0
     etag: bool = True
+    trickle: float = 0.0  # seconds between single bytes of the body, as a stalling server sends them
 
 
 class FeedServer:
@@ -90,8 +91,15 @@ class FeedServer:
                     self.send_header(k, v)
                 self.end_headers()
                 server.log.append(("GET", self.path, status, len(body)))
+                trickle = (server.routes.get(self.path) or Route()).trickle
                 try:
-                    self.wfile.write(body)
+                    if trickle:
+                        for byte in body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(trickle)
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -196,6 +204,7 @@ class SmtpSink:
     reply_times: int = 10**9
     delay: float = 0.0
     controller: object = None
+    drop_after_data: bool = False  # keep the message, then hang up instead of answering
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
@@ -206,6 +215,9 @@ class SmtpSink:
             self.reply_times -= 1
             return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        if self.drop_after_data:
+            server.transport.close()
+            return "250 OK"
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
