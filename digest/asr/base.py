@@ -84,6 +84,11 @@ class Transcriber(ABC):
         self.language = language
         self.batch_size = batch_size
         self.model_id = f"{self.name}:{Path(model).name if model else BUNDLED_MODEL}"
+        self.load(model)
+
+    @abstractmethod
+    def load(self, model: str) -> None:
+        """Load ``model`` (empty: the bundled one) with the settings above; :class:`BackendError` if it cannot."""
 
     @staticmethod
     def cuda_available() -> bool:

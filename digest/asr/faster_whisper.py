@@ -29,23 +29,16 @@ class FasterWhisper(Transcriber):
 
     name = "faster-whisper"
 
-    def __init__(
-        self,
-        model: str = "",
-        device: str = "auto",
-        compute_type: str = "auto",
-        language: str | None = "en",
-        batch_size: int = 1,
-    ):
+    def load(self, model: str) -> None:
         try:
             from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError:
             raise BackendError("faster-whisper is not installed: pip install faster-whisper") from None
-        super().__init__(model, device, compute_type, language, batch_size)
+        compute_type = self.compute_type
         if compute_type == "auto":
             compute_type = "float16" if self.device == "cuda" else "int8"
         self.model = WhisperModel(model or bundled_asr_model(), device=self.device, compute_type=compute_type)
-        self.batched = BatchedInferencePipeline(self.model) if batch_size > 1 else None
+        self.batched = BatchedInferencePipeline(self.model) if self.batch_size > 1 else None
 
     @staticmethod
     def cuda_available() -> bool:

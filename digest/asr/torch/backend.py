@@ -21,14 +21,7 @@ class OpenAIWhisper(Transcriber):
 
     name = "openai-whisper"
 
-    def __init__(
-        self,
-        model: str = "",
-        device: str = "auto",
-        compute_type: str = "auto",
-        language: str | None = "en",
-        batch_size: int = 1,
-    ):
+    def load(self, model: str) -> None:
         if importlib.util.find_spec("whisper") is None:
             raise BackendError("openai-whisper is not installed: pip install 'digest[openai-whisper]'")
         if not model:
@@ -36,16 +29,15 @@ class OpenAIWhisper(Transcriber):
                 "openai-whisper needs a model name such as tiny.en or a checkpoint path "
                 "(`digest model export` writes one of the bundled tiny.en)"
             )
-        super().__init__(model, device, compute_type, language, batch_size)
-        self.fp16 = self.device == "cuda" and compute_type in {"auto", "float16"}
+        self.fp16 = self.device == "cuda" and self.compute_type in {"auto", "float16"}
         from digest.asr.torch.export import load_model
 
         self.model = load_model(Path(model), self.device)
         self.batched = None
-        if batch_size > 1:
+        if self.batch_size > 1:
             from digest.asr.torch.batched import BatchedDecoder
 
-            self.batched = BatchedDecoder(self.model, language, batch_size, self.fp16)
+            self.batched = BatchedDecoder(self.model, self.language, self.batch_size, self.fp16)
             self.batches_files = True
 
     @staticmethod
