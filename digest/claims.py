@@ -1,92 +1,143 @@
-"""Cut transcripts into claim-sized statements and drop what is not a claim, saying why."""
+"""Cut transcripts into self-contained statements and drop what is not a claim, saying why.
+
+A statement is one to three consecutive sentences of one speaker turn. A sentence that
+leans on the one before it ("It…", "Because…", a short fragment) extends the statement
+before it; one that starts a turn that way cannot be understood alone and is dropped.
+Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
+jokes, questions, talk about the show itself, and sponsor reads, which run from their
+cue to the end of the speaker's turn.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from digest.models import Claim, Segment
 
 MIN_WORDS = 6
-MAX_WORDS = 60
+MAX_WORDS = 70
+MAX_SENTENCES = 3
+AD_SENTENCES = 8  # a sponsor read runs from its cue to the end of the turn, but no further than this
+TURN_PAUSE = 1.5  # seconds of silence that end a turn when the transcript names no speakers
 EDGE_SENTENCES = 12  # intros and outros live in the first and last sentences of an episode
 _SENTENCE_END = re.compile(
     r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)"
-    r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Za-z0-9])"
+    r"(?<=[.!?…])[\"')\]”]*\s+(?=[\"'(\[“]?[A-Za-z0-9$])"
 )
 _AD = re.compile(
-    r"brought to you by|sponsored by|our sponsor|promo code|discount code|use code\b|percent off|% off"
-    r"|free trial|\bsign up (?:today|now)\b|visit \S+\.(?:com|io|net|org)|go to \S+\.(?:com|io|net|org)"
+    r"brought to you by|sponsored by|our sponsors?\b|sponsored news|thanks? (?:to )?\S+ for sponsoring"
+    r"|promo code|discount code|use (?:the )?code\b|percent off|% off|free trial|\bsign up (?:today|now)\b"
+    r"|(?:visit|go to|head to|check out) \S+\.(?:com|io|net|org|dev|ai)\b|\S+\.(?:com|io|net|org) slash \w+"
     r"|support for (?:this|the) (?:show|podcast) comes from|ships free|free shipping|money.back guarantee"
-    r"|order (?:now|today)|limited time offer",
+    r"|order (?:now|today)|limited time offer|our partners? at|fastly|fly\.io|linode|rollbar",
     re.IGNORECASE,
 )
-_QUESTION_START = re.compile(
-    r"\W*(?:what|why|how|who|whom|whose|when|where|which|do|does|did|is|are|was|were|can|could|would|should"
-    r"|will|have|has|had|isn't|aren't|don't|doesn't|didn't|so what|and what|but what|right|okay|ok)\b",
+_QUESTION = re.compile(
+    r"\?\W*$|^\W*(?:i(?:'m| am) curious|i wonder|i'?d love to (?:know|hear)|tell (?:me|us)|can you (?:tell|talk|explain))\b",
     re.IGNORECASE,
 )
 _SMALL_TALK = re.compile(
-    r"^(?:(?:hi|hello|hey|welcome|thanks|thank you|good morning|good evening)\b"
-    r"|(?:that'?s|that is) (?:all|it|our show)\b|see you\b|bye\b|i'?m your host\b)"
-    r"|\b(?:thanks for listening|thank you for listening|see you next|until next time|welcome (?:back )?to"
-    r"|subscribe|rate and review|leave (?:us )?a review|follow us on|send us)\b",
+    r"\b(?:hi|hello|hey) (?:everyone|everybody|folks|friends|there|y'all)\b|^\W*(?:hi|hello|hey|welcome|bye)\b"
+    r"|\bgood (?:morning|evening|afternoon|to (?:see|have|be|talk))\b|\bhow are (?:you|things)\b|\bhappy new year\b"
+    r"|\bthanks? (?:you )?(?:so much |very much |again )?(?:for (?:having|coming|joining|listening|being)|everyone)\b"
+    r"|^\W*thank(?:s| you)\b|\b(?:great|good|nice|fun|pleasure|happy) (?:to be|being) (?:here|on|back)\b|\bsee you\b"
+    r"|\buntil next time\b|\btake care\b|\bhave a (?:good|great|nice) (?:one|day|week|weekend)\b|\bcheers\b"
+    r"|\bmy pleasure\b|\bappreciate (?:it|you|that)\b|\bhow'?s it going\b|\bwhat'?s up\b|\bwhat up\b",
     re.IGNORECASE,
 )
+_META = re.compile(
+    r"\b(?:this|the|our|that|today's|next|last|previous|a future|an upcoming) (?:episode|show|podcast|interview|conversation|recording|segment|newsletter)\b"
+    r"|\b(?:on|in|to) (?:the|this) (?:show|pod|podcast)\b|\bshow notes\b|\blisteners?\b|\bsubscribe\b|\brate and review\b"
+    r"|\bwe'?(?:ll| will) (?:link|put|include|have)\b|\blink (?:to )?(?:it|that|them) (?:up|in)\b|\blet'?s (?:get into|dive|talk|jump|start|kick|go|do|move|hear|bring)\b"
+    r"|\bi'?m (?:your host|joined by|here with)\b|\bjoining (?:me|us)\b|\bour guest\b|\bwe'?re here with\b|\bright back\b"
+    r"|\bafter the break\b|\bcoming up\b|\bstick around\b|\bon air\b|\bwe'?re recording\b|\bwe recorded\b|\brecord(?:ing)? (?:this|on)\b"
+    r"|\b(?:twitter|mastodon|discord|slack|patreon|youtube channel)\b|\bchangelog\+\+|\bplusplus\b|\bbonus\b|\bmerch\b"
+    r"|\bchangelog\.com\b|\bthat'?s (?:all|it) for\b|\bthat'?s our show\b|\bwelcome (?:back )?to\b|\bthis is \w+ (?:news|weekly|radio|daily)\b"
+    r"|\bfor the week of\b|\bwhat up,? nerds\b",
+    re.IGNORECASE,
+)
+_REACTION_WORDS = (
+    r"yeah|yes|yep|yup|no|nope|nah|right|exactly|totally|absolutely|definitely|sure|okay|ok|oh|wow|huh|hmm|mm|mhm|uh|um"
+    r"|cool|nice|great|awesome|amazing|interesting|true|fair|indeed|well|so|and|but|man|gosh|god|goodness|haha|ha|lol"
+    r"|agreed|agree|i|me|too|that|that's|thats|it|it's|is|was|a|an|the|good|point|crazy|funny|wild|fun|love|like|fascinating"
+    r"|for|sure|of|course|really|very|so|pretty|super|just|what|yeah,|hilarious|ouch|yikes|whoa|gotcha|makes|sense|correct"
+)
+_REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
+_LAUGH = re.compile(
+    r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk|inaudible|unintelligible[^\]]*)\]", re.IGNORECASE
+)
+_JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?)\]\W*$", re.IGNORECASE)
+_LEANS_BACK = re.compile(
+    r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
+    r"|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Sentence:
+    """One sentence, timed by the segments it spans, with the speaker turn it belongs to."""
+
+    text: str
+    start: float
+    end: float
+    turn: int = 0
+    speaker: str | None = None
 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-def sentences(segments: list[Segment]) -> list[tuple[str, float, float]]:
-    """Split segments into sentences, each timed by where its characters fall in the segments.
-
-    A sentence that spans segments starts in the first and ends in the last; inside a
-    segment, time is interpolated by character position.
-    """
-    text, spans = "", []
+def turns(segments: list[Segment]) -> list[list[Segment]]:
+    """Segments grouped into speaker turns: a turn ends where the named speaker changes or at a pause."""
+    grouped: list[list[Segment]] = []
     for seg in segments:
-        piece = seg.text.strip()
-        if not piece:
+        if not seg.text.strip():
             continue
-        if text:
-            text += " "
-        spans.append((len(text), len(text) + len(piece), seg.start, seg.end))
-        text += piece
+        prev = grouped[-1][-1] if grouped else None
+        if prev is None:
+            grouped.append([seg])
+        elif seg.speaker != prev.speaker or seg.start - prev.end > TURN_PAUSE:
+            grouped.append([seg])
+        else:
+            grouped[-1].append(seg)
+    return grouped
 
-    def at(pos: int) -> float:
-        for lo, hi, start, end in spans:
-            if pos < hi:
-                return start + (end - start) * max(0, pos - lo) / max(1, hi - lo)
-        return spans[-1][3] if spans else 0.0
 
-    found, begin = [], 0
-    for match in list(_SENTENCE_END.finditer(text)) + [None]:
-        stop = match.start() if match else len(text)
-        chunk = text[begin:stop].strip()
-        if chunk:
-            found.append((chunk, round(at(begin), 2), round(at(max(begin, stop - 1)), 2)))
-        if match:
-            begin = match.end()
+def sentences(segments: list[Segment]) -> list[Sentence]:
+    """Split segments into sentences within each speaker turn, each timed by where its characters
+    fall in the segments: a sentence that spans segments starts in the first and ends in the last;
+    inside a segment, time is interpolated by character position."""
+    found: list[Sentence] = []
+    for turn_no, turn in enumerate(turns(segments)):
+        text, spans = "", []
+        for seg in turn:
+            piece = seg.text.strip()
+            if text:
+                text += " "
+            spans.append((len(text), len(text) + len(piece), seg.start, seg.end))
+            text += piece
+
+        def at(pos: int, spans: list = spans) -> float:
+            for lo, hi, start, end in spans:
+                if pos < hi:
+                    return start + (end - start) * max(0, pos - lo) / max(1, hi - lo)
+            return spans[-1][3]
+
+        begin = 0
+        for match in [*_SENTENCE_END.finditer(text), None]:
+            stop = match.start() if match else len(text)
+            chunk = text[begin:stop].strip()
+            if chunk:
+                found.append(
+                    Sentence(chunk, round(at(begin), 2), round(at(max(begin, stop - 1)), 2), turn_no, turn[0].speaker)
+                )
+            if match:
+                begin = match.end()
     return found
-
-
-def _merge_short(parts: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
-    """Join a short sentence to the next one, so a claim is not cut in two."""
-    merged: list[tuple[str, float, float]] = []
-    carry: tuple[str, float, float] | None = None
-    for text, start, end in parts:
-        if carry:
-            text, start = f"{carry[0]} {text}", carry[1]
-            carry = None
-        if len(_words(text)) < MIN_WORDS and not text.endswith("?") and not _SMALL_TALK.search(text):
-            carry = (text, start, end)
-            continue
-        merged.append((text, start, end))
-    if carry:
-        merged.append(carry)
-    return merged
 
 
 def _signature(text: str) -> frozenset[str]:
@@ -101,32 +152,40 @@ def boilerplate_signatures(other_episodes: Iterable[list[Segment]]) -> list[froz
     """Word sets of the intro and outro sentences of a show's other episodes."""
     sigs: list[frozenset[str]] = []
     for segs in other_episodes:
-        parts = [p[0] for p in sentences(segs)]
+        parts = [p.text for p in sentences(segs)]
         edge = parts[:EDGE_SENTENCES] + parts[-EDGE_SENTENCES:]
         sigs.extend(_signature(p) for p in edge)
     return sigs
 
 
 def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) -> str | None:
-    """The reason a sentence is not a claim, or ``None`` when it is one."""
-    words = _words(text)
+    """The reason a sentence is not a claim, or ``None`` when it may be one."""
     if _AD.search(text):
         return "ad"
     if boilerplate and any(_similar(_signature(text), sig) for sig in boilerplate):
         return "boilerplate"
-    if text.rstrip().endswith("?") and _QUESTION_START.match(text):
+    if _JOKE.search(text):
+        return "joke"
+    bare = _LAUGH.sub(" ", text)
+    if _REACTION.match(bare):
+        return "reaction"
+    if _QUESTION.search(bare):
         return "question"
-    if _SMALL_TALK.search(text):
+    if _SMALL_TALK.search(bare):
         return "small talk"
-    if len(words) < MIN_WORDS:
-        return "fragment"
+    if _META.search(bare):
+        return "about the show"
     return None
+
+
+def _display(text: str) -> str:
+    return " ".join(_LAUGH.sub(" ", text).split())
 
 
 def extract(
     episode_id: int, feed_id: int, segments: list[Segment], other_episodes: Iterable[list[Segment]] = ()
 ) -> list[Claim]:
-    """Claims of one episode, dropped ones included with their reason.
+    """Statements of one episode, dropped ones included with their reason.
 
     Args:
         episode_id: The episode the segments belong to.
@@ -136,13 +195,41 @@ def extract(
             recur in their intros and outros are dropped as boilerplate.
     """
     boilerplate = boilerplate_signatures(other_episodes)
-    parts = _merge_short(sentences(segments))
-    claims = []
-    for i, (text, start, end) in enumerate(parts):
-        words = text.split()
-        if len(words) > MAX_WORDS:
-            text = " ".join(words[:MAX_WORDS]) + " …"
+    parts = sentences(segments)
+    groups: list[tuple[list[Sentence], str | None]] = []
+    ad_turn, ad_start = -1, 0
+    for i, s in enumerate(parts):
         edge = i < EDGE_SENTENCES or i >= len(parts) - EDGE_SENTENCES
-        reason = why_not_a_claim(text, boilerplate if edge else [])
-        claims.append(Claim(0, episode_id, feed_id, text, start, end, reason))
+        reason = why_not_a_claim(s.text, boilerplate if edge else [])
+        if reason == "ad":
+            ad_turn, ad_start = s.turn, i
+        elif s.turn == ad_turn and i - ad_start < AD_SENTENCES:
+            reason = "ad"
+        current = groups[-1] if groups else None
+        same_turn = current is not None and current[0][-1].turn == s.turn
+        if reason:
+            groups.append(([s], reason))
+            continue
+        if current and same_turn and current[1] is None and _extends(current[0], s):
+            current[0].append(s)
+            continue
+        if _LEANS_BACK.match(s.text) and not (current and same_turn and current[1] is None):
+            reason = "needs context"
+        groups.append(([s], reason))
+    claims = []
+    for members, reason in groups:
+        text = _display(" ".join(m.text for m in members))
+        if reason is None and len(_words(text)) < MIN_WORDS:
+            reason = "fragment"
+        claims.append(
+            Claim(0, episode_id, feed_id, text, members[0].start, members[-1].end, reason, members[0].speaker)
+        )
     return claims
+
+
+def _extends(statement: list[Sentence], nxt: Sentence) -> bool:
+    """Whether ``nxt`` belongs with the statement before it: it leans back, or one of them is a fragment."""
+    words = sum(len(_words(s.text)) for s in statement)
+    if len(statement) >= MAX_SENTENCES or words + len(_words(nxt.text)) > MAX_WORDS:
+        return False
+    return bool(_LEANS_BACK.match(nxt.text)) or words < MIN_WORDS or len(_words(nxt.text)) < MIN_WORDS

@@ -197,15 +197,21 @@ def _print_run(app: App, report, explain: bool) -> None:
 
 
 def _print_explain(digest) -> None:
+    def why(parts: dict[str, float]) -> str:
+        return ", ".join(f"{name} {value:+.2f}" for name, value in parts.items())
+
     for i in digest.insights:
         click.echo(
-            f"  #{i.rank} score {i.score:.3f} = support ({i.shows} shows, {i.episodes} episodes)"
-            f" × novelty {i.novelty:.2f} × salience {i.salience:.2f}"
+            f"  #{i.rank} score {i.score:+.2f} (p {i.salience:.2f}), said on {i.shows} show(s), novelty {i.novelty:.2f}"
         )
+        if i.why:
+            click.echo(f"      decided by: {why(i.why)}")
     if digest.runners_up:
         click.echo("Runners-up:")
     for r in digest.runners_up:
-        click.echo(f"  - {r.reason}: {r.statement} (score {r.score:.3f})")
+        click.echo(f"  - {r.reason}: {r.statement} (score {r.score:+.2f})")
+        if r.why:
+            click.echo(f"      decided by: {why(r.why)}")
 
 
 def _check_date(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import numpy as np
@@ -9,8 +10,9 @@ import numpy as np
 from digest import claims as claim_extraction
 from digest.config import Config
 from digest.embed import Embedder, embed_cached, get_embedder
-from digest.models import Digest, Status
-from digest.rank import ClaimInfo, RankSettings, rank
+from digest.features import EpisodeStats, document_frequencies
+from digest.models import Claim, Digest, Status
+from digest.rank import ClaimInfo, DayContext, RankSettings, rank
 from digest.store import Store, text_hash
 from digest.vectorindex import load_or_build, vectors_of
 
@@ -40,8 +42,10 @@ def rank_settings(config: Config) -> RankSettings:
         top_k=config["rank.top_k"],
         min_shows=config["rank.min_shows"],
         cluster_threshold=config["rank.cluster_threshold"],
+        agreement=config["rank.agreement"],
         novelty_threshold=config["rank.novelty_threshold"],
         diversity=config["rank.diversity"],
+        min_score=config["rank.min_score"],
     )
 
 
@@ -65,9 +69,11 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
     extract_pending(store)
     if store.digest_delivered(date):
         return store.digest(date)
-    window = store.window(date)
+    since = (dt.date.fromisoformat(date) - dt.timedelta(days=config["rank.lookback_days"])).isoformat()
+    window = store.window(date, since)
     digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
-    kept = store.claims([e.id for e in window], kept_only=True)
+    every = store.claims([e.id for e in window])
+    kept = [c for c in every if c.dropped is None]
     if kept:
         embedder = embedder or get_embedder(config)
         vectors = embed_cached(store, embedder, [c.text for c in kept])
@@ -75,7 +81,16 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
         sent = _archive(config, store, embedder, "sent", date, store.sent_texts(date))
         heard_texts = sorted({c.text for c in store.claims(store.heard_before(date), kept_only=True)})
         heard = _archive(config, store, embedder, "heard", date, heard_texts)
-        digest.insights, digest.runners_up = rank(kept, vectors, info, rank_settings(config), sent, heard)
+        by_episode: dict[int, list[Claim]] = {}
+        for c in every:
+            by_episode.setdefault(c.episode_id, []).append(c)
+        context = DayContext(
+            {e: EpisodeStats.of(cs) for e, cs in by_episode.items()},
+            document_frequencies(heard_texts + [c.text for c in kept]),
+            sent,
+            heard,
+        )
+        digest.insights, digest.runners_up = rank(kept, vectors, info, rank_settings(config), context)
         if config["llm.enabled"] and digest.insights:
             from digest.llm import rewrite
 

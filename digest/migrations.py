@@ -204,4 +204,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE subscribers ADD COLUMN confirm_sent TEXT;
         """,
     ),
+    (
+        "m006_speakers_and_reasons",
+        """
+        -- Who spoke a segment or claim, when a publisher transcript names speakers: statements stay within one turn.
+        ALTER TABLE segments ADD COLUMN speaker TEXT;
+        ALTER TABLE claims ADD COLUMN speaker TEXT;
+        -- The features that decided each pick, for --explain.
+        ALTER TABLE insights ADD COLUMN why TEXT;
+        """,
+    ),
 ]

@@ -120,11 +120,13 @@ class Episode:
 
 @dataclass
 class Segment:
-    """A stretch of transcript with its time in the audio, in seconds."""
+    """A stretch of transcript with its time in the audio, in seconds, and its speaker when the
+    publisher's transcript names one (speech recognition does not)."""
 
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 @dataclass
@@ -138,8 +140,9 @@ class Claim:
         text: The statement.
         start: Seconds into the audio where it starts.
         end: Seconds into the audio where it ends.
-        dropped: Why it is not a claim ("ad", "boilerplate", "question", "small talk",
-            "fragment"), or ``None`` for a kept claim.
+        dropped: Why it is not a claim ("ad", "boilerplate", "joke", "reaction", "question",
+            "small talk", "about the show", "needs context", "fragment"), or ``None`` for a kept claim.
+        speaker: Who said it, when the transcript names speakers.
     """
 
     id: int
@@ -149,6 +152,7 @@ class Claim:
     start: float
     end: float
     dropped: str | None = None
+    speaker: str | None = None
 
 
 @dataclass
@@ -165,20 +169,21 @@ class Quote:
 
 @dataclass
 class Insight:
-    """A ranked insight: a cluster of claims that several shows made.
+    """A ranked insight: a statement, and the statements of other shows that agree with it.
 
     Attributes:
         rank: 1-based position in the digest.
         text: The statement shown to readers (the LLM's rewrite when one was kept).
-        statement: The extractive statement: the cluster's most central well-formed claim.
-        shows: Distinct shows that said it.
-        episodes: Distinct episodes that said it.
-        novelty: 1 minus the similarity to what was sent or heard before (0..1).
-        salience: How claim-like and self-contained the statement is (0..1).
-        score: support × novelty × salience.
-        quotes: Up to three quotes, distinct shows first.
-        claim_ids: Every claim in the cluster.
+        statement: The extractive statement the ranker picked.
+        shows: Distinct shows with a statement that agrees with it (its own included).
+        episodes: Distinct episodes among them.
+        novelty: 1 minus the similarity to what was heard on earlier days (0..1).
+        salience: The ranker's probability that an editor would pick the statement (0..1).
+        score: The ranker's log-odds.
+        quotes: The statement and the agreeing statements of other shows, one per show.
+        claim_ids: The claims quoted.
         show_names: Names of the shows that said it.
+        why: The features that moved the score most, with their contributions in log-odds.
     """
 
     rank: int
@@ -192,6 +197,7 @@ class Insight:
     quotes: list[Quote] = field(default_factory=list)
     claim_ids: list[int] = field(default_factory=list)
     show_names: list[str] = field(default_factory=list)
+    why: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +208,7 @@ class RunnerUp:
     shows: int
     score: float
     reason: str
+    why: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,7 +246,12 @@ class Digest:
                         for q in i.quotes
                     ],
                     **(
-                        {"statement": i.statement, "salience": round(i.salience, 3), "score": round(i.score, 3)}
+                        {
+                            "statement": i.statement,
+                            "salience": round(i.salience, 3),
+                            "score": round(i.score, 3),
+                            "why": i.why,
+                        }
                         if explain
                         else {}
                     ),
@@ -249,7 +261,13 @@ class Digest:
         }
         if explain:
             data["runners_up"] = [
-                {"statement": r.statement, "shows": r.shows, "score": round(r.score, 3), "reason": r.reason}
+                {
+                    "statement": r.statement,
+                    "shows": r.shows,
+                    "score": round(r.score, 3),
+                    "reason": r.reason,
+                    "why": r.why,
+                }
                 for r in self.runners_up
             ]
         return data

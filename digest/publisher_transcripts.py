@@ -12,7 +12,8 @@ from digest.models import Segment
 _CUE_TIME = r"(?:(?:\d+:)?\d{1,2}:)?\d+(?:[.,]\d+)?"
 _CUE = re.compile(rf"^\s*({_CUE_TIME})\s*-->\s*({_CUE_TIME})")
 _INLINE_TIME = re.compile(r"^\s*\\?\[(\d{1,2}(?::\d{2}){1,2})\\?\]\s*")
-_SPEAKER = re.compile(r"^\s*(?:\*\*)?[A-Z][\w .'-]{0,40}:(?:\*\*)?\s+")
+_SPEAKER = re.compile(r"^\s*(?:\*\*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}):(?:\*\*)?\s+")
+_VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]*)>")
 
 
 def _seconds(stamp: str) -> float:
@@ -24,11 +25,18 @@ def _seconds(stamp: str) -> float:
 
 
 def _clean(text: str) -> str:
-    text = re.sub(r"<v(?:\.[^ >]*)?\s+([^>]*)>", "", text)  # WebVTT voice tags
-    text = re.sub(r"<[^>]+>", "", text)
+    return _with_speaker(text)[1]
+
+
+def _with_speaker(text: str) -> tuple[str | None, str]:
+    """A cue's text without markup, and its speaker from a WebVTT voice tag or a ``Name:`` label."""
+    voice = _VOICE.search(text)
+    text = re.sub(r"<[^>]+>", "", _VOICE.sub("", text))
     text = html.unescape(text)
+    label = _SPEAKER.match(text)
     text = _SPEAKER.sub("", text)
-    return " ".join(text.split())
+    speaker = voice[1].strip() if voice else label[1] if label else None
+    return speaker, " ".join(text.split())
 
 
 def parse_json(document: str) -> list[Segment]:
@@ -67,9 +75,9 @@ def parse_cues(document: str) -> list[Segment]:
         while i < len(lines) and lines[i].strip() and not _CUE.match(lines[i]):
             body.append(lines[i])
             i += 1
-        text = _clean(" ".join(body))
+        speaker, text = _with_speaker(" ".join(body))
         if text:
-            segments.append(Segment(_seconds(match[1]), _seconds(match[2]), text))
+            segments.append(Segment(_seconds(match[1]), _seconds(match[2]), text, speaker))
     if not segments:
         raise TranscriptParseError("expected WebVTT or SRT cues (00:00:01.000 --> 00:00:02.000), found none")
     return segments

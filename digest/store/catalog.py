@@ -165,8 +165,8 @@ class Catalog(StoreBase):
         with self.transaction() as db:
             db.execute("DELETE FROM segments WHERE episode_id = ?", (episode_id,))
             db.executemany(
-                "INSERT INTO segments (episode_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?)",
-                [(episode_id, i, s.start, s.end, s.text) for i, s in enumerate(segments)],
+                "INSERT INTO segments (episode_id, idx, start, end, text, speaker) VALUES (?, ?, ?, ?, ?, ?)",
+                [(episode_id, i, s.start, s.end, s.text, s.speaker) for i, s in enumerate(segments)],
             )
             db.execute(
                 "UPDATE episodes SET status = 'transcribed', transcript_source = ?, error = NULL, "
@@ -176,7 +176,7 @@ class Catalog(StoreBase):
 
     def segments(self, episode_id: int) -> list[Segment]:
         rows = self.db.execute(
-            "SELECT start, end, text FROM segments WHERE episode_id = ? ORDER BY idx",
+            "SELECT start, end, text, speaker FROM segments WHERE episode_id = ? ORDER BY idx",
             (episode_id,),
         )
         return [Segment(*r) for r in rows]

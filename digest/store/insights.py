@@ -24,9 +24,9 @@ class Insights(StoreBase):
             db.execute("DELETE FROM claims WHERE episode_id = ?", (episode_id,))
             for i, c in enumerate(claims):
                 cur = db.execute(
-                    "INSERT INTO claims (episode_id, idx, text, start, end, dropped, text_sha256) "
-                    "VALUES (?, ?, ?, ?, ?, ?, digest_sha256(?))",
-                    (episode_id, i, c.text, c.start, c.end, c.dropped, c.text),
+                    "INSERT INTO claims (episode_id, idx, text, start, end, dropped, speaker, text_sha256) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
+                    (episode_id, i, c.text, c.start, c.end, c.dropped, c.speaker, c.text),
                 )
                 c.id = cur.lastrowid or 0
         return claims
@@ -37,7 +37,7 @@ class Insights(StoreBase):
             return []
         marks = ",".join("?" * len(episode_ids))
         rows = self.db.execute(
-            f"SELECT c.id, c.episode_id, e.feed_id, c.text, c.start, c.end, c.dropped FROM claims c "
+            f"SELECT c.id, c.episode_id, e.feed_id, c.text, c.start, c.end, c.dropped, c.speaker FROM claims c "
             f"JOIN episodes e ON e.id = c.episode_id WHERE c.episode_id IN ({marks})"
             f"{' AND c.dropped IS NULL' if kept_only else ''} ORDER BY c.episode_id, c.idx",
             episode_ids,
@@ -49,9 +49,23 @@ class Insights(StoreBase):
             "e.status = 'transcribed' AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.episode_id = e.id)"
         )
 
-    def window(self, date: str) -> list[Episode]:
-        """Transcribed episodes whose claims belong to the digest of ``date``: not in an earlier one."""
-        return self._episodes("e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?)", (date,))
+    def window(self, date: str, since: str) -> list[Episode]:
+        """Transcribed episodes whose claims belong to the digest of ``date``: not in an earlier one, and
+        published (or, without a date, first seen) from ``since`` to ``date``.
+
+        Older episodes not in any digest go to the archive as heard: they are filed under their own
+        publication date, so no digest ranks them and every later one compares against them.
+        """
+        day = "substr(coalesce(e.published, e.created), 1, 10)"
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE episodes SET digest_date = {day.replace('e.', '')} "
+                f"WHERE status = 'transcribed' AND digest_date IS NULL AND {day.replace('e.', '')} < ?",
+                (since,),
+            )
+        return self._episodes(
+            f"e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?) AND {day} <= ?", (date, date)
+        )
 
     def heard_before(self, date: str) -> list[int]:
         """Episodes that went into digests before ``date``."""
@@ -94,7 +108,7 @@ class Insights(StoreBase):
             for i in digest.insights:
                 cur = db.execute(
                     "INSERT INTO insights (date, rank, text, statement, shows, episodes, novelty, salience, score, "
-                    "show_names, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
+                    "show_names, why, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
                     (
                         digest.date,
                         i.rank,
@@ -106,6 +120,7 @@ class Insights(StoreBase):
                         i.salience,
                         i.score,
                         json.dumps(i.show_names),
+                        json.dumps(i.why),
                         i.text,
                     ),
                 )
@@ -134,11 +149,11 @@ class Insights(StoreBase):
             runners_up=[RunnerUp(**r) for r in json.loads(row[3])],
         )
         for r in self.db.execute(
-            "SELECT id, rank, text, statement, shows, episodes, novelty, salience, score, show_names "
+            "SELECT id, rank, text, statement, shows, episodes, novelty, salience, score, show_names, why "
             "FROM insights WHERE date = ? ORDER BY rank",
             (digest.date,),
         ).fetchall():
-            insight = Insight(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], show_names=json.loads(r[9]))
+            insight = Insight(*r[1:9], show_names=json.loads(r[9]), why=json.loads(r[10]) if r[10] else {})
             for claim_id, quote_rank, text, start, show, title, url in self.db.execute(
                 "SELECT c.id, ic.quote_rank, c.text, c.start, f.title, e.title, e.enclosure_url "
                 "FROM insight_claims ic JOIN claims c ON c.id = ic.claim_id JOIN episodes e ON e.id = c.episode_id "

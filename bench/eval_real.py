@@ -1,0 +1,143 @@
+"""Insight quality on real podcast days: the editor-labelled days of bench/data/evalsets, run through `digest run`.
+
+    python bench/eval_real.py                 # real-dev (3 days, never trained on)
+    python bench/eval_real.py --split real-train   # the 18 training days (in-sample for the shipped ranker;
+                                                   # bench/train_ranker.py reports leave-one-period-out)
+
+Each day's published Markdown transcripts become SRT files with synthesised cues
+(``digest.demo.markdown_cues``), linked as ``<podcast:transcript>`` from one RSS feed per show. The days of a
+period run in date order in one data directory, each with ``digest run --date DAY``, so what one day sends
+is the archive of the next. Reported per day:
+
+* **matched**: editor's top picks matched (``real_days.matches``: the same passage as one of its quotes);
+  ``+n`` counts picks that match a runner-up instead;
+* **filler**: picks judged filler, intro/outro or ad in ``bench/data/judged_picks.json`` (every pick this
+  bench has shown is judged there; an unjudged pick is printed so it can be judged);
+* **stale**: picks that repeat an earlier day's top pick the editor marked stale;
+* **support**: of the picks claiming two or more shows, how many the judged list says truly agree;
+* **seconds**: wall time of ``digest run`` for the day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_days  # noqa: E402
+from real_days import ROOT, Day  # noqa: E402
+
+from digest.demo.markdown_cues import to_srt  # noqa: E402
+from digest.rss import RssItem, rss  # noqa: E402
+
+JUDGED = ROOT / "bench" / "data" / "judged_picks.json"
+FILLER = {"filler", "intro", "outro", "ad"}
+
+
+@dataclass
+class DayResult:
+    date: str
+    matched: int
+    runner_up: int
+    stale: int
+    seconds: float
+    picks: list[dict] = field(default_factory=list)
+    verdicts: list[str | None] = field(default_factory=list)
+    support_claims: int = 0
+    support_right: int = 0
+
+
+def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
+    """One RSS feed per show holding its episodes of ``days``, transcripts as SRT files."""
+    items: dict[str, list[RssItem]] = {}
+    for day in days:
+        for ep in day.episodes:
+            slug = f"{ep.key}-{ep.number}"
+            srt = media / f"{slug}.srt"
+            if not srt.exists():
+                srt.write_text(to_srt(ep.path.read_text(encoding="utf-8")), encoding="utf-8")
+            when = datetime.fromisoformat(day.date).replace(hour=ep.hour, tzinfo=UTC)
+            item = RssItem(ep.title, slug, when, f"https://cdn.example.com/{slug}.mp3")
+            item.transcripts = ((srt.as_uri(), "application/x-subrip"),)
+            items.setdefault(ep.show, []).append(item)
+    paths = []
+    for show, show_items in items.items():
+        path = feeds / f"{show_items[0].guid.rsplit('-', 1)[0]}.xml"
+        path.write_text(rss(show, show_items[::-1]), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def run_period(days: list[Day], judged: dict[str, dict]) -> list[DayResult]:
+    results = []
+    earlier: dict[str, real_days.GoldItem] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "media").mkdir()
+        (base / "feeds").mkdir()
+        env = {**os.environ, "DIGEST_HOME": str(base / "home"), "HF_HUB_OFFLINE": "1"}
+        digest = [sys.executable, "-m", "digest"]
+        for n, day in enumerate(days):
+            for path in write_feeds(days[: n + 1], base / "media", base / "feeds"):
+                subprocess.run([*digest, "feeds", "add", path.as_uri()], env=env, capture_output=True, check=False)
+            started = time.perf_counter()
+            out = subprocess.run(
+                [*digest, "run", "--date", day.date, "--dry-run", "--json", "--explain"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            seconds = time.perf_counter() - started
+            picks = json.loads(out.stdout)["digest"]["insights"]
+            texts = [[i["statement"], *(q["text"] for q in i["quotes"])] for i in picks]
+            matched = {k for k, item in enumerate(day.top) for t in texts if real_days.matches(t, item)}
+            runner = {k for k, item in enumerate(day.runners_up) for t in texts if real_days.matches(t, item)}
+            stale = sum(1 for h in day.stale if h in earlier and any(real_days.matches(t, earlier[h]) for t in texts))
+            result = DayResult(day.date, len(matched), len(runner), stale, seconds, picks)
+            for p in picks:
+                verdict = judged.get(p["statement"], {})
+                result.verdicts.append(verdict.get("verdict"))
+                if p["support"]["shows"] > 1:
+                    result.support_claims += 1
+                    result.support_right += bool(verdict.get("quotes_agree"))
+            results.append(result)
+            earlier.update((item.headline, item) for item in day.top)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", default="real-dev", choices=["real-dev", "real-train"])
+    args = parser.parse_args()
+    judged = {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
+    days = real_days.load(args.split)
+    results: list[DayResult] = []
+    for period in dict.fromkeys(d.period for d in days):
+        results += run_period([d for d in days if d.period == period], judged)
+    print(f"{args.split}: editor's picks matched per day (runners-up in brackets), filler, stale, support, seconds")
+    for r in results:
+        filler = sum(v in FILLER for v in r.verdicts)
+        unjudged = sum(v is None for v in r.verdicts)
+        print(
+            f"  {r.date}: matched {r.matched}/5 (+{r.runner_up})  filler {filler}"
+            + (f" ({unjudged} unjudged)" if unjudged else "")
+            + f"  stale {r.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s"
+        )
+        for p, v in zip(r.picks, r.verdicts):
+            print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
+    mean = sum(r.matched for r in results) / len(results)
+    print(f"  mean matched {mean:.2f}/5 per day over {len(results)} days")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The labelled real days in bench/data/evalsets (see its README for sources and licence), and the rule that
+matches a digest's picks to an editor's.
+
+A pick matches an editor's item when either
+
+* the pick's statement or one of its quotes is **the same passage** as one of the item's verbatim quotes: the
+  two share at least 60% of the shorter one's content words, and at least four of them (all of them when the
+  shorter has fewer, but never a single word: "Right." matches nothing); or
+* the pick's statement is **close to the item's headline**: MiniLM cosine similarity at least ``HEADLINE``.
+  0.6 is where the evalsets draw the line: on the 18 training days, 19% of the editor's quotes reach their
+  own item's headline at 0.6, none reaches another item's headline of the same day, and 0.8% of the
+  statements the editor did not quote reach any headline. So it admits a paraphrase of the item's point and
+  never confuses two items of one day.
+
+Quotes are what the editor chose from the same transcripts the digest reads; a pick that merely shares a
+topic with an item (a name, "open source") does not match.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+EVALSETS = ROOT / "bench" / "data" / "evalsets"
+sys.path.insert(0, str(ROOT))
+
+from digest.features import tokens  # noqa: E402
+
+MATCH_SHARE = 0.6
+MATCH_MIN = 4
+HEADLINE = 0.6
+
+
+@dataclass
+class Episode:
+    show: str
+    key: str
+    number: int
+    title: str
+    path: Path
+    hour: int
+
+
+@dataclass
+class GoldItem:
+    headline: str
+    quotes: list[str]
+
+
+@dataclass
+class Day:
+    period: str
+    date: str
+    episodes: list[Episode]
+    top: list[GoldItem]
+    runners_up: list[GoldItem]
+    stale: list[str] = field(default_factory=list)
+
+
+def _periods(split: str) -> list[Path]:
+    base = EVALSETS / split
+    return [base] if (base / "days.json").exists() else sorted(p for p in base.iterdir() if (p / "days.json").exists())
+
+
+def load(split: str) -> list[Day]:
+    """Every day of ``real-train`` or ``real-dev``, in date order within each period."""
+    days = []
+    for period in _periods(split):
+        gold = json.loads((period / "gold.json").read_text())
+        for d in json.loads((period / "days.json").read_text()):
+            g = gold[d["day"]]
+
+            def items(key: str, g: dict = g) -> list[GoldItem]:
+                return [GoldItem(i["headline"], [q["text"] for q in i["quotes"]]) for i in g.get(key, [])]
+
+            eps = [
+                Episode(e["show"], e["key"], e["number"], e["title"], period / e["file"], e["hour"])
+                for e in sorted(d["episodes"], key=lambda e: e["hour"])
+            ]
+            days.append(Day(period.name, d["day"], eps, items("top"), items("runners_up"), g.get("stale", [])))
+    return days
+
+
+def same_passage(a: str, b: str) -> bool:
+    """The matching rule of this module's docstring."""
+    ta, tb = set(tokens(a)), set(tokens(b))
+    shorter = min(len(ta), len(tb))
+    overlap = len(ta & tb)
+    return shorter > 1 and overlap >= min(MATCH_MIN, shorter) and overlap >= MATCH_SHARE * shorter
+
+
+def matches(texts: list[str], item: GoldItem) -> bool:
+    """Whether any of a pick's texts (statement, quotes) is the same passage as one of the item's quotes."""
+    return any(same_passage(t, q) for t in texts for q in item.quotes)
+
+
+def matched(texts: list[str], vector: np.ndarray, items: list[GoldItem], headlines: np.ndarray) -> set[int]:
+    """Which items one pick matches: by passage (its statement and quotes), or by its statement's unit
+    ``vector`` against the items' unit headline vectors."""
+    close = set(np.flatnonzero(headlines @ vector >= HEADLINE).tolist()) if len(items) else set()
+    return close | {k for k, item in enumerate(items) if matches(texts, item)}

@@ -1,0 +1,1 @@
+"""Data that ships inside the package: the ranker weights and their data card."""
