@@ -5,7 +5,7 @@ leans on the one before it ("It…", "Because…", a short fragment) extends the
 before it; one that starts a turn that way cannot be understood alone and is dropped.
 Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
 jokes, questions, talk about the show itself, and sponsor reads, which run from their
-cue to the end of the speaker's turn.
+cue to the end of the speaker's turn (or of the cue's segment when no speaker is named).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ _REACTION_WORDS = (
     r"yeah|yes|yep|yup|no|nope|nah|right|exactly|totally|absolutely|definitely|sure|okay|ok|oh|wow|huh|hmm|mm|mhm|uh|um"
     r"|cool|nice|great|awesome|amazing|interesting|true|fair|indeed|well|so|and|but|man|gosh|god|goodness|haha|ha|lol"
     r"|agreed|agree|i|me|too|that|that's|thats|it|it's|is|was|a|an|the|good|point|crazy|funny|wild|fun|love|like|fascinating"
-    r"|for|sure|of|course|really|very|so|pretty|super|just|what|yeah,|hilarious|ouch|yikes|whoa|gotcha|makes|sense|correct"
+    r"|for|sure|of|course|really|very|pretty|super|just|what|hilarious|ouch|yikes|whoa|gotcha|makes|sense|correct"
+    r"|impressive|incredible|insane|brilliant|perfect|beautiful|exciting|neat|sweet|stuff|way|my|there|you|go"
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
 _LAUGH = re.compile(
@@ -85,6 +86,7 @@ class Sentence:
     end: float
     turn: int = 0
     speaker: str | None = None
+    segment: int = 0  # where it starts, counted over the whole transcript
 
 
 def _words(text: str) -> list[str]:
@@ -112,29 +114,30 @@ def sentences(segments: list[Segment]) -> list[Sentence]:
     fall in the segments: a sentence that spans segments starts in the first and ends in the last;
     inside a segment, time is interpolated by character position."""
     found: list[Sentence] = []
+    count = 0
     for turn_no, turn in enumerate(turns(segments)):
         text, spans = "", []
         for seg in turn:
             piece = seg.text.strip()
             if text:
                 text += " "
-            spans.append((len(text), len(text) + len(piece), seg.start, seg.end))
+            spans.append((len(text), len(text) + len(piece), seg.start, seg.end, count))
             text += piece
+            count += 1
 
-        def at(pos: int, spans: list = spans) -> float:
-            for lo, hi, start, end in spans:
+        def at(pos: int, spans: list = spans) -> tuple[float, int]:
+            for lo, hi, start, end, number in spans:
                 if pos < hi:
-                    return start + (end - start) * max(0, pos - lo) / max(1, hi - lo)
-            return spans[-1][3]
+                    return start + (end - start) * max(0, pos - lo) / max(1, hi - lo), number
+            return spans[-1][3], spans[-1][4]
 
         begin = 0
         for match in [*_SENTENCE_END.finditer(text), None]:
             stop = match.start() if match else len(text)
             chunk = text[begin:stop].strip()
             if chunk:
-                found.append(
-                    Sentence(chunk, round(at(begin), 2), round(at(max(begin, stop - 1)), 2), turn_no, turn[0].speaker)
-                )
+                (start, number), (end, _) = at(begin), at(max(begin, stop - 1))
+                found.append(Sentence(chunk, round(start, 2), round(end, 2), turn_no, turn[0].speaker, number))
             if match:
                 begin = match.end()
     return found
@@ -197,13 +200,13 @@ def extract(
     boilerplate = boilerplate_signatures(other_episodes)
     parts = sentences(segments)
     groups: list[tuple[list[Sentence], str | None]] = []
-    ad_turn, ad_start = -1, 0
+    ad: Sentence | None = None
     for i, s in enumerate(parts):
         edge = i < EDGE_SENTENCES or i >= len(parts) - EDGE_SENTENCES
         reason = why_not_a_claim(s.text, boilerplate if edge else [])
         if reason == "ad":
-            ad_turn, ad_start = s.turn, i
-        elif s.turn == ad_turn and i - ad_start < AD_SENTENCES:
+            ad, ad_start = s, i
+        elif ad and _in_sponsor_block(ad, s, i - ad_start):
             reason = "ad"
         current = groups[-1] if groups else None
         same_turn = current is not None and current[0][-1].turn == s.turn
@@ -225,6 +228,14 @@ def extract(
             Claim(0, episode_id, feed_id, text, members[0].start, members[-1].end, reason, members[0].speaker)
         )
     return claims
+
+
+def _in_sponsor_block(cue: Sentence, s: Sentence, after: int) -> bool:
+    """Whether a sentence continues the sponsor read that ``cue`` opened: to the end of a named speaker's
+    turn (at most ``AD_SENTENCES``); without speaker names, to the end of the cue's segment."""
+    if s.turn != cue.turn or after >= AD_SENTENCES:
+        return False
+    return cue.speaker is not None or s.segment == cue.segment
 
 
 def _extends(statement: list[Sentence], nxt: Sentence) -> bool:

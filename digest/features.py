@@ -35,10 +35,11 @@ _HEDGE = re.compile(
 )
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|or|well|like|now|anyway|yeah|yes|no|oh|okay|right)\b", re.IGNORECASE)
 _STOP = set(
-    "the a an and or but so of to in on at for with from by as is are was were be been being it its it's this that these "
-    "those there their they them we you your our i me my he she his her not no yes yeah just like really very what which "
-    "who how when where why do does did have has had can could would should will if then than about into out up down over "
-    "more most some any all one also get got go going know think mean thing things lot kind sort".split()
+    "the a an and or but so of to in on at for with from by as is are was were be been being it its it's "
+    "this that these those there their they them we you your our i me my he she his her not no yes yeah "
+    "just like really very what which who how when where why do does did have has had can could would "
+    "should will if then than about into out up down over more most some any all one also get got go "
+    "going know think mean thing things lot kind sort".split()
 )
 NAMES = (
     "words",

@@ -46,6 +46,7 @@ def rank_settings(config: Config) -> RankSettings:
         novelty_threshold=config["rank.novelty_threshold"],
         diversity=config["rank.diversity"],
         min_score=config["rank.min_score"],
+        support_boost=config["rank.support_boost"],
     )
 
 

@@ -181,7 +181,7 @@ class Insight:
         salience: The ranker's probability that an editor would pick the statement (0..1).
         score: The ranker's log-odds.
         quotes: The statement and the agreeing statements of other shows, one per show.
-        claim_ids: The claims quoted.
+        claim_ids: The claims quoted, then every other statement of the day that makes the same point.
         show_names: Names of the shows that said it.
         why: The features that moved the score most, with their contributions in log-odds.
     """

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digest.features import EpisodeStats, features
+from digest.features import NAMES, EpisodeStats, features
 from digest.models import Claim, Insight, Quote, RunnerUp
 from digest.ranker import Ranker, bundled
 
-VERBATIM = 0.85  # the same words on another show: a syndicated ad or promo read, not an insight
+NEAR = 0.8  # cosine above which two statements may be one script read on several shows...
+COPY = 0.6  # ...and the share of character 5-grams they must share to be one (speech recognition garbles words)
 POOL = 300  # best-scored statements the selection looks at
 MAX_RUNNERS_UP = 20
 MAX_QUOTES = 4
@@ -40,9 +41,10 @@ class RankSettings:
     min_shows: int = 1
     cluster_threshold: float = 0.5
     agreement: float = 0.6
-    novelty_threshold: float = 0.7
+    novelty_threshold: float = 0.6
     diversity: float = 0.7
     min_score: float = 0.05
+    support_boost: float = 0.5
 
 
 @dataclass
@@ -96,11 +98,11 @@ def rank(
         return [], []
     model = ranker or bundled()
     x = features(claims, vectors, context.stats, context.df, context.heard)
-    scores = model.scores(x, vectors)
+    scores = model.scores(x, vectors) + settings.support_boost * x[:, NAMES.index("agreeing_shows")]
     order = sorted(range(len(claims)), key=lambda i: (-scores[i], claims[i].episode_id, claims[i].start))[:POOL]
     pool = vectors[order]
     stale = _max_similarity(pool, context.sent)
-    copies = _copies(pool, [claims[i].feed_id for i in order], vectors, claims)
+    copies = _copies(order, vectors, claims)
     candidates = []
     for j, i in enumerate(order):
         c = _Candidate(i, float(scores[i]), float(1 / (1 + np.exp(-scores[i]))), model.explain(x[i], vectors[i]))
@@ -113,7 +115,7 @@ def rank(
         candidates.append(c)
 
     chosen = _select(candidates, claims, vectors, settings)
-    insights = [_insight(n, c, claims, vectors, info, context) for n, c in enumerate(chosen, 1)]
+    insights = [_insight(n, c, claims, vectors, info, context, settings) for n, c in enumerate(chosen, 1)]
     runners_up = [
         RunnerUp(claims[c.index].text, 1 + len(c.quotes), round(c.score, 4), c.rejected or "", c.why)
         for c in candidates
@@ -122,11 +124,29 @@ def rank(
     return insights, runners_up
 
 
-def _copies(pool: np.ndarray, pool_feeds: list[int], vectors: np.ndarray, claims: list[Claim]) -> list[bool]:
-    """Whether each pooled statement is said near word for word on another show."""
+def _copies(order: list[int], vectors: np.ndarray, claims: list[Claim]) -> list[bool]:
+    """Whether each pooled statement is read near word for word on another show: a syndicated ad or promo.
+
+    Paraphrases of one point are close in meaning too, so meaning only shortlists; a copy must also share
+    most of its character 5-grams, which survives the odd word that speech recognition gets wrong.
+    """
     feeds = np.array([c.feed_id for c in claims])
-    sims = pool @ vectors.T
-    return [bool(((sims[j] >= VERBATIM) & (feeds != f)).any()) for j, f in enumerate(pool_feeds)]
+    sims = vectors[order] @ vectors.T
+    found = []
+    for j, i in enumerate(order):
+        near = np.flatnonzero((sims[j] >= NEAR) & (feeds != claims[i].feed_id))
+        mine = _shingles(claims[i].text)
+        found.append(any(_overlap(mine, _shingles(claims[k].text)) >= COPY for k in near))
+    return found
+
+
+def _shingles(text: str, n: int = 5) -> set[str]:
+    bare = " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+    return {bare[i : i + n] for i in range(max(1, len(bare) - n + 1))}
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
 def _agreeing(i: int, claims: list[Claim], vectors: np.ndarray, threshold: float) -> list[int]:
@@ -176,9 +196,15 @@ def _insight(
     vectors: np.ndarray,
     info: dict[int, ClaimInfo],
     context: DayContext,
+    settings: RankSettings,
 ) -> Insight:
     members = [c.index, *c.quotes]
     quotes = [_quote(claims[m], info) for m in members[:MAX_QUOTES]]
+    # Every statement of the day that makes the same point is part of the story sent, so a later day
+    # that returns to it is compared against all of them, not only the quotes.
+    story = [
+        int(j) for j in np.flatnonzero(vectors @ vectors[c.index] >= settings.cluster_threshold) if j not in members
+    ]
     heard = float(_max_similarity(vectors[[c.index]], context.heard)[0])
     statement = claims[c.index].text
     return Insight(
@@ -191,7 +217,7 @@ def _insight(
         salience=round(c.probability, 4),
         score=round(c.score, 4),
         quotes=quotes,
-        claim_ids=[claims[m].id for m in members],
+        claim_ids=[claims[m].id for m in members + story],
         show_names=sorted({info[claims[m].episode_id].show for m in members}),
         why=c.why,
     )

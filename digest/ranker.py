@@ -1,5 +1,6 @@
 """The learned statement scorer: a logistic regression over ``digest.features`` and the statement's MiniLM
-vector, trained on editor-labelled real days (``bench/train_ranker.py``; what it was trained on is in ``digest/data/RANKER.md``).
+vector, trained on editor-labelled real days by ``bench/train_ranker.py``; its data card is
+``digest/data/RANKER.md``.
 
 The weights ship inside the package as JSON and load without network. A score is a log-odds that an
 editor would pick the statement; ``explain`` says which features moved it most.

@@ -77,9 +77,10 @@ def test_run_sends_a_multipart_digest_with_one_click_unsubscribe(home, smtp):
     unsubscribe = msg["List-Unsubscribe"].strip("<>")
     assert unsubscribe.startswith("http://127.0.0.1:8080/unsubscribe/") and unsubscribe in html and unsubscribe in text
     stored = json.loads(invoke("show", "--date", DAY, "--json"))
-    assert len(stored["insights"]) == 4
+    assert len(stored["insights"]) == 5
+    assert any(insight["support"]["shows"] >= 2 for insight in stored["insights"])
     for insight in stored["insights"]:
-        assert insight["text"] in text and insight["support"]["shows"] >= 2
+        assert insight["text"] in text
         assert all("#t=" in q["url"] for q in insight["quotes"])
     assert "From 4 episodes across 4 shows." in text and "<style" not in html and "{{" not in html
     assert "Browse the archive" in html and "said on 2 shows" in html

@@ -1,95 +1,104 @@
-"""Ranking logic on hand-made vectors: support, novelty, diversity, quiet days, determinism."""
+"""Ranking with the bundled ranker and real MiniLM vectors: agreement-based support, single-show picks,
+staleness, repeats, syndicated copies, the quality bar, explanations and determinism."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from digest.features import EpisodeStats, document_frequencies
+from digest.minilm import NumpyMiniLM
 from digest.models import Claim
-from digest.rank import ClaimInfo, RankSettings, rank, salience
+from digest.rank import ClaimInfo, DayContext, RankSettings, rank
+from digest.ranker import bundled
+
+REDIS = "Redis moved to a source-available licence last month, and developers are leaving for the Valkey fork."
+REDIS_AGREES = "Since Redis dropped its open source licence, many developers have switched to the Valkey fork instead."
+REDIS_TOPIC = "I have used Redis as a cache in every web application I built over the last ten years."
+SQLITE = "SQLite now runs the production database for Basecamp's new product, on one server with 32 cores."
+XZ = "The XZ backdoor was planted by a maintainer who spent two years earning the trust of the project."
+SPONSOR = "FireHydrant gives engineering teams end-to-end incident management, alerting and on-call in one place."
 
 
-def unit(*values: float) -> np.ndarray:
-    v = np.zeros(8, dtype=np.float32)
-    v[: len(values)] = values
-    return v / np.linalg.norm(v)
+@pytest.fixture(scope="module")
+def minilm() -> NumpyMiniLM:
+    return NumpyMiniLM()
 
 
-def claims_for(topics: list[tuple[int, int, np.ndarray, str]]):
-    """(feed, episode, vector, text) rows to claims, unit vectors and info."""
-    claims = [Claim(i + 1, ep, feed, text, 10.0 * i, 10.0 * i + 5) for i, (feed, ep, _, text) in enumerate(topics)]
-    # Each claim words its point a little differently: a small, distinct off-topic component.
-    jitter = np.eye(8, dtype=np.float32)[[4 + i % 4 for i in range(len(topics))]] * 0.55
-    vectors = np.stack([unit(*(t[2] + j)) for t, j in zip(topics, jitter)])
-    info = {ep: ClaimInfo(f"Show {feed}", f"Episode {ep}", f"https://cdn.test/{ep}.mp3") for feed, ep, _, _ in topics}
-    return claims, vectors, info
+def day(minilm: NumpyMiniLM, rows: list[tuple[int, str]], **context):
+    """(show, text) rows as one episode per show: claims, vectors, info and a day context."""
+    claims = [Claim(n + 1, 100 + show, show, text, 30.0 * n, 30.0 * n + 20) for n, (show, text) in enumerate(rows)]
+    vectors = minilm.embed([c.text for c in claims])
+    info = {100 + s: ClaimInfo(f"Show {s}", f"Episode {s}", f"https://cdn.example.com/{s}.mp3") for s, _ in rows}
+    by_episode: dict[int, list[Claim]] = {}
+    for c in claims:
+        by_episode.setdefault(c.episode_id, []).append(c)
+    stats = {e: EpisodeStats.of(cs) for e, cs in by_episode.items()}
+    ctx = DayContext(stats, document_frequencies([c.text for c in claims]), **context)
+    return claims, vectors, info, ctx
 
 
-A, B, C = unit(1, 0.1), unit(0, 1, 0.1), unit(0, 0, 1)
-TEXT = "Heat pumps outsold gas furnaces in the United States for the third year in a row."
+def test_said_on_n_shows_counts_only_shows_that_agree(minilm):
+    claims, vectors, info, ctx = day(minilm, [(1, REDIS), (2, REDIS_AGREES), (3, REDIS_TOPIC), (3, SQLITE)])
+    insights, _ = rank(claims, vectors, info, RankSettings(top_k=5), ctx)
+    redis = next(i for i in insights if i.statement in (REDIS, REDIS_AGREES))
+    assert redis.shows == 2 and redis.show_names == ["Show 1", "Show 2"]
+    assert {q.text for q in redis.quotes} == {REDIS, REDIS_AGREES}
+    assert redis.quotes[0].url is not None and redis.quotes[0].url.startswith("https://cdn.example.com/")
 
 
-def test_several_shows_beat_one_show_repeating_itself():
-    claims, vectors, info = claims_for(
-        [
-            (1, 11, A, TEXT),
-            (2, 21, A * 0.99 + B * 0.01, TEXT),  # two shows
-            (3, 31, B, TEXT),
-            (3, 32, B, TEXT),
-            (3, 33, B, TEXT),  # one show, three episodes
-        ]
-    )
-    insights, runners_up = rank(claims, vectors, info, RankSettings())
-    assert [i.shows for i in insights] == [2]
-    assert runners_up[0].reason == "said on 1 show only"
+def test_a_strong_single_show_point_is_picked_unless_min_shows_asks_for_more(minilm):
+    rows = [(1, SQLITE), (2, XZ)]
+    insights, _ = rank(*day(minilm, rows)[:3], RankSettings(), day(minilm, rows)[3])
+    assert {i.statement for i in insights} == {SQLITE, XZ} and all(i.shows == 1 for i in insights)
+    insights, runners_up = rank(*day(minilm, rows)[:3], RankSettings(min_shows=2), day(minilm, rows)[3])
+    assert insights == [] and all("fewer than rank.min_shows" in r.reason for r in runners_up)
 
 
-def test_stale_cluster_is_not_news_and_a_quiet_day_is_not_padded():
-    claims, vectors, info = claims_for([(1, 11, A, TEXT), (2, 21, A, TEXT)])
-    insights, runners_up = rank(claims, vectors, info, RankSettings(), sent=np.stack([A]))
-    assert insights == [] and runners_up[0].reason.startswith("already sent")
+def test_what_was_sent_before_is_stale(minilm):
+    sent = minilm.embed([REDIS])
+    claims, vectors, info, ctx = day(minilm, [(1, REDIS_AGREES), (2, XZ)], sent=sent)
+    insights, runners_up = rank(claims, vectors, info, RankSettings(), ctx)
+    assert [i.statement for i in insights] == [XZ]
+    assert any(r.statement == REDIS_AGREES and r.reason.startswith("already sent") for r in runners_up)
 
 
-def test_a_distinct_insight_beats_a_near_repeat_with_a_higher_score():
-    x, near_x, y = unit(1, 0, 0), unit(0.4, 0.9165, 0), unit(0, 0, 1)
-    claims, vectors, info = claims_for(
-        [
-            (1, 11, x, TEXT),
-            (2, 21, x, TEXT),
-            (3, 31, x, TEXT),
-            (1, 12, near_x, TEXT),
-            (2, 22, near_x, TEXT),
-            (2, 23, near_x, TEXT),  # 2 shows, 3 episodes
-            (3, 32, y, TEXT),
-            (4, 42, y, TEXT),  # 2 shows, 2 episodes: a lower score
-        ]
-    )
-    insights, runners_up = rank(claims, vectors, info, RankSettings(top_k=2))
-    assert insights[0].shows == 3 and insights[1].claim_ids == [7, 8]
-    assert runners_up[0].reason == "ranked below the top 2" and runners_up[0].shows == 2
+def test_one_pick_per_point_and_a_quiet_day_is_not_padded(minilm):
+    claims, vectors, info, ctx = day(minilm, [(1, REDIS), (1, REDIS_AGREES)])
+    insights, runners_up = rank(claims, vectors, info, RankSettings(top_k=5), ctx)
+    assert len(insights) == 1 and runners_up[0].reason.startswith("repeats #1")
 
 
-def test_quotes_come_from_distinct_shows_first_and_link_to_the_second():
-    claims, vectors, info = claims_for([(1, 11, A, TEXT), (1, 12, A, TEXT), (2, 21, A, TEXT), (3, 31, A, TEXT)])
-    [insight] = rank(
-        claims,
-        vectors,
-        info,
-        RankSettings(),
-    )[0]
-    assert [q.show for q in insight.quotes] == ["Show 1", "Show 2", "Show 3"]
-    assert insight.quotes[1].url == "https://cdn.test/21.mp3#t=20"
-    assert insight.shows == 3 and insight.episodes == 4
+def test_the_same_words_on_two_shows_are_a_syndicated_read(minilm):
+    claims, vectors, info, ctx = day(minilm, [(1, SPONSOR), (2, SPONSOR), (3, XZ)])
+    insights, runners_up = rank(claims, vectors, info, RankSettings(), ctx)
+    assert [i.statement for i in insights] == [XZ]
+    assert [r.reason for r in runners_up] == ["the same words on several shows: a syndicated ad or promo"] * 2
 
 
-def test_same_inputs_give_the_same_digest():
-    rng = np.random.default_rng(7)
-    rows = [(int(f), 10 * int(f) + int(e), unit(*rng.normal(size=3)), TEXT) for f, e in rng.integers(1, 6, (60, 2))]
-    first = rank(*claims_for(rows), RankSettings())
-    second = rank(*claims_for(rows), RankSettings())
+def test_the_quality_bar_leaves_a_day_empty_rather_than_pad_it(minilm):
+    claims, vectors, info, ctx = day(minilm, [(1, SQLITE), (2, XZ)])
+    insights, runners_up = rank(claims, vectors, info, RankSettings(min_score=0.999), ctx)
+    assert insights == [] and all(r.reason.startswith("below the quality bar") for r in runners_up)
+
+
+def test_each_pick_says_which_features_decided_it_and_ties_are_not_alphabetical(minilm):
+    claims, vectors, info, ctx = day(minilm, [(1, SQLITE), (2, XZ), (3, REDIS)])
+    insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
+    names = set(bundled().features) | {"content"}
+    assert insights and all(i.why and set(i.why) <= names for i in insights)
+    scores = [i.score for i in insights]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+
+
+def test_same_inputs_give_the_same_digest(minilm):
+    rows = [(1, SQLITE), (2, XZ), (3, REDIS), (4, REDIS_AGREES), (4, REDIS_TOPIC)]
+    first = rank(*day(minilm, rows)[:3], RankSettings(), day(minilm, rows)[3])
+    second = rank(*day(minilm, rows)[:3], RankSettings(), day(minilm, rows)[3])
     assert first == second and first[0]
 
 
-def test_salience_prefers_self_contained_claims():
-    good = "Heat pumps outsold gas furnaces in the United States for the third year in a row."
-    assert salience(good) > salience("And it was honestly my favourite thing, I think.")
-    assert salience(good) > salience("Prices fell.")
+def test_the_bundled_ranker_reads_its_own_features():
+    model = bundled()
+    assert model.embedding and len(model.weights) == len(model.features) + 384
+    assert np.all(model.scale > 0)

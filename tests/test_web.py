@@ -62,7 +62,7 @@ def test_search_a_spoken_phrase_then_follow_an_insight_quote_into_the_audio(arch
     assert "#t=" in hit.locator("a.quote-link").get_attribute("href")
 
     page.goto(base)
-    assert "Top 4 podcast insights" in page.inner_text("h1")
+    assert "Top 5 podcast insights" in page.inner_text("h1")
     page.locator(".insight a").first.click()
     assert re.search(r"/insight/\d+$", page.url) and "First heard on" in page.inner_text("main")
     link = page.locator("a.quote-link").first

@@ -153,7 +153,8 @@ class Insights(StoreBase):
             "FROM insights WHERE date = ? ORDER BY rank",
             (digest.date,),
         ).fetchall():
-            insight = Insight(*r[1:9], show_names=json.loads(r[9]), why=json.loads(r[10]) if r[10] else {})
+            insight = Insight(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], show_names=json.loads(r[9]))
+            insight.why = json.loads(r[10]) if r[10] else {}
             for claim_id, quote_rank, text, start, show, title, url in self.db.execute(
                 "SELECT c.id, ic.quote_rank, c.text, c.start, f.title, e.title, e.enclosure_url "
                 "FROM insight_claims ic JOIN claims c ON c.id = ic.claim_id JOIN episodes e ON e.id = c.episode_id "
@@ -171,11 +172,12 @@ class Insights(StoreBase):
         return [r[0] for r in self.db.execute("SELECT date FROM digests ORDER BY date DESC")]
 
     def sent_texts(self, before: str) -> list[str]:
-        """Statements and quotes of insights in digests before a date: what readers have seen."""
+        """Statements, quotes and same-point statements of insights in digests before a date: what readers
+        have seen, at the level of the story."""
         rows = self.db.execute(
             "SELECT i.statement FROM insights i WHERE i.date < ? UNION "
             "SELECT c.text FROM insights i JOIN insight_claims ic ON ic.insight_id = i.id "
-            "JOIN claims c ON c.id = ic.claim_id WHERE i.date < ? AND ic.quote_rank IS NOT NULL",
+            "JOIN claims c ON c.id = ic.claim_id WHERE i.date < ?",
             (before, before),
         )
         return sorted(r[0] for r in rows)
