@@ -118,6 +118,9 @@ def run_period(days: list[Day], judged: dict[str, dict]) -> list[DayResult]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", default="real-dev", choices=["real-dev", "real-train"])
+    parser.add_argument(
+        "--unjudged", type=Path, help="write the picks not yet in judged_picks.json here, as entries to judge"
+    )
     args = parser.parse_args()
     judged = {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
     days = real_days.load(args.split)
@@ -137,6 +140,20 @@ def main() -> None:
             print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
     mean = sum(r.matched for r in results) / len(results)
     print(f"  mean matched {mean:.2f}/5 per day over {len(results)} days")
+    if args.unjudged:
+        todo = [
+            {
+                "date": r.date,
+                "statement": p["statement"],
+                "quotes": [f"{q['show']}: {q['text']}" for q in p["quotes"]],
+                "verdict": None,
+                "quotes_agree": None if p["support"]["shows"] > 1 else True,
+            }
+            for r in results
+            for p, v in zip(r.picks, r.verdicts)
+            if v is None
+        ]
+        args.unjudged.write_text(json.dumps(todo, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def _print_digest_summary(app: App, report) -> None:
         f"on {digest.shows_scanned} shows."
     )
     for i in digest.insights:
-        click.echo(f"  {i.rank}. {i.text}  [{i.shows} shows]")
+        click.echo(f"  {i.rank}. {i.text}  [{i.shows} show{'' if i.shows == 1 else 's'}]")
     delivery = report.delivery
     if delivery is None:
         click.echo("Nothing sent" + (" (dry run)." if report.dry_run else " (no insights today)."))

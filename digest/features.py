@@ -33,6 +33,9 @@ _HEDGE = re.compile(
     r"|whatever|or something|stuff like that|i don't know)\b",
     re.IGNORECASE,
 )
+_REFERENCE = re.compile(
+    r"\b(?:he|she|him|his|her|they|them|their|it|its|this|that|these|those|there|again)\b", re.IGNORECASE
+)
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|or|well|like|now|anyway|yeah|yes|no|oh|okay|right)\b", re.IGNORECASE)
 _STOP = set(
     "the a an and or but so of to in on at for with from by as is are was were be been being it its it's "
@@ -51,6 +54,7 @@ NAMES = (
     "first_person",
     "hedges",
     "opens_with_connective",
+    "references",
     "centrality_shows",
     "centrality_episode",
     "centrality_day",
@@ -106,6 +110,13 @@ def _numbers(text: str) -> tuple[int, bool]:
 
 def _names(text: str) -> int:
     return sum(1 for n in _NAME.findall(text) if n not in _NOT_NAMES)
+
+
+def _references(text: str) -> float:
+    """Pronouns and pointers in the first half of a statement before any name: what it leans on outside itself."""
+    head = " ".join(text.split()[: max(4, len(text.split()) // 2)])
+    first_name = next((m.start() for m in _NAME.finditer(head) if m.group() not in _NOT_NAMES), len(head))
+    return float(len(_REFERENCE.findall(head[:first_name])))
 
 
 def _rare_terms(text: str, df: Counter[str], n_docs: int) -> float:
@@ -171,6 +182,7 @@ def features(
             len(_FIRST_PERSON.findall(c.text)) / max(words, 1),
             len(_HEDGE.findall(c.text)),
             float(bool(_CONNECTIVE.match(c.text))),
+            _references(c.text),
             float(other_sims[:NEIGHBOURS].mean()) if len(other_sims) else 0.0,
             float(vectors[i] @ episode_centroids[c.episode_id]),
             float(vectors[i] @ day_centroid),

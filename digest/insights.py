@@ -47,6 +47,7 @@ def rank_settings(config: Config) -> RankSettings:
         diversity=config["rank.diversity"],
         min_score=config["rank.min_score"],
         support_boost=config["rank.support_boost"],
+        min_words=config["rank.min_words"],
     )
 
 

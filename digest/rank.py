@@ -45,6 +45,7 @@ class RankSettings:
     diversity: float = 0.7
     min_score: float = 0.05
     support_boost: float = 0.5
+    min_words: int = 12
 
 
 @dataclass
@@ -110,6 +111,8 @@ def rank(
             c.rejected = f"already sent in an earlier digest (similarity {stale[j]:.2f})"
         elif copies[j]:
             c.rejected = "the same words on several shows: a syndicated ad or promo"
+        elif len(claims[i].text.split()) < settings.min_words:
+            c.rejected = f"too short to stand alone ({len(claims[i].text.split())} words)"
         elif c.probability < settings.min_score:
             c.rejected = f"below the quality bar (score {c.probability:.2f} < {settings.min_score})"
         candidates.append(c)

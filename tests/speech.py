@@ -70,6 +70,6 @@ if __name__ == "__main__":
     demo = Path(__file__).resolve().parent.parent / "digest" / "demo"
     shows = tomllib.loads((demo / "shows.toml").read_text())["show"]
     for show in shows:
-        for ep in show["episode"]:
+        for ep in (e for e in show["episode"] if "audio" in e):
             synthesize(ep["text"], demo / ep["audio"])
             print("wrote", demo / ep["audio"], file=sys.stderr)

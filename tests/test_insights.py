@@ -10,6 +10,7 @@ from test_deliver import follow_eval_day
 from digest import pipeline
 from digest.config import load
 from digest.embed import SentenceTransformerEmbedder
+from digest.models import Status
 from digest.store import Store
 
 pytestmark = pytest.mark.slow
@@ -52,3 +53,21 @@ def test_once_mail_has_gone_out_the_digest_is_final_and_new_episodes_wait(home):
     assert again.digest.to_json() == sent.digest.to_json() and again.delivery.already == ["ada@example.com"]
     tomorrow = pipeline.run(config, store, date="2026-11-21", quiet=True)
     assert tomorrow.digest.episodes_scanned == 4 and tomorrow.delivery.sent == ["ada@example.com"]
+
+
+def test_the_lookback_window_ranks_recent_episodes_and_archives_older_ones_as_heard(home):
+    follow_eval_day(home, upto=2)  # episodes published on 2026-11-20 and 2026-11-21
+    config = load(home, overrides={"rank.lookback_days": 2})
+    store = Store(config.db_path)
+    report = pipeline.run(config, store, date="2026-11-23", quiet=True, dry_run=True)
+    published = {e.id: (e.published or "")[:10] for e in store.episodes(Status.TRANSCRIBED)}
+    recent = {i for i, day in published.items() if day == "2026-11-21"}
+    older = {i for i, day in published.items() if day == "2026-11-20"}
+    assert recent and older and report.digest.episodes_scanned == len(recent)
+    quoted = {q.text for i in report.digest.insights for q in i.quotes}
+    older_texts = {c.text for c in store.claims(sorted(older))}
+    assert quoted and not quoted & older_texts  # nothing older than the window is in today's five
+    assert older <= set(store.heard_before("2026-11-23"))  # but it is archived as heard
+    # The next day's window starts after this one; nothing is ranked twice.
+    tomorrow = pipeline.run(config, store, date="2026-11-24", quiet=True, dry_run=True)
+    assert tomorrow.digest.episodes_scanned == 0

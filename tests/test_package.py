@@ -37,4 +37,4 @@ def test_wheel_installed_outside_the_repo_finds_templates_prompts_and_demo(tmp_p
     )
     assert out.returncode == 0, out.stderr
     templates, shows = map(int, out.stdout.split())
-    assert templates >= 10 and shows == 3
+    assert templates >= 10 and shows == 6

@@ -1,12 +1,14 @@
-"""The bundled demo: three short spoken shows, turned into local RSS feeds in the data directory."""
+"""The bundled demo: one real day of the Changelog network as publisher-transcript feeds, and one spoken
+show, turned into local RSS feeds in the data directory."""
 
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.config import Config
+from digest.demo.markdown_cues import to_srt
 from digest.models import Feed
 from digest.rss import RssItem, rss
 from digest.store import Store
@@ -19,27 +21,30 @@ def shows() -> list[dict]:
     return tomllib.loads((DEMO_DIR / "shows.toml").read_text(encoding="utf-8"))["show"]
 
 
-def feed_xml(show: dict) -> str:
-    """An RSS 2.0 document for one demo show, its enclosures as file:// URLs."""
-    items = [
-        RssItem(
-            ep["title"],
-            ep["guid"],
-            datetime.fromisoformat(ep["date"].replace("Z", "+00:00")),
-            (DEMO_DIR / ep["audio"]).as_uri(),
-            length=(DEMO_DIR / ep["audio"]).stat().st_size,
-        )
-        for ep in show["episode"]
-    ]
-    return rss(show["title"], items, show["description"])
+def _item(ep: dict, out: Path, now: datetime) -> RssItem:
+    """An episode dated ``hours_ago`` before ``now``: its audio as a file:// enclosure, or its published
+    Markdown transcript as SRT cues written under ``out``."""
+    item = RssItem(ep["title"], ep["guid"], now - timedelta(hours=ep["hours_ago"]))
+    if "audio" in ep:
+        item.url, item.length = (DEMO_DIR / ep["audio"]).as_uri(), (DEMO_DIR / ep["audio"]).stat().st_size
+    else:
+        srt = out / f"{ep['guid']}.srt"
+        cues = to_srt((DEMO_DIR / ep["transcript"]).read_text(encoding="utf-8"))
+        if not srt.exists() or srt.read_text(encoding="utf-8") != cues:
+            srt.write_text(cues, encoding="utf-8")
+        item.transcripts = ((srt.as_uri(), "application/x-subrip"),)
+        item.xml = f"<link>{ep['link']}</link>"
+    return item
 
 
-def install(config: Config, store: Store) -> list[Feed]:
+def install(config: Config, store: Store, now: datetime | None = None) -> list[Feed]:
     """Write the demo feeds into ``$DIGEST_HOME/demo/`` and follow them."""
+    now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     followed = []
     for show in shows():
         path = config.path("demo", f"{show['slug']}.xml")
-        document = feed_xml(show)
+        items = [_item(ep, path.parent, now) for ep in show["episode"]]
+        document = rss(show["title"], items, show["description"])
         if not path.exists() or path.read_text(encoding="utf-8") != document:
             path.write_text(document, encoding="utf-8")
         followed.append(store.add_feed(path.as_uri())[0])

@@ -51,21 +51,19 @@ class Insights(StoreBase):
 
     def window(self, date: str, since: str) -> list[Episode]:
         """Transcribed episodes whose claims belong to the digest of ``date``: not in an earlier one, and
-        published (or, without a date, first seen) from ``since`` to ``date``.
+        published (or, without a date, first seen) on ``since`` or later.
 
         Older episodes not in any digest go to the archive as heard: they are filed under their own
         publication date, so no digest ranks them and every later one compares against them.
         """
-        day = "substr(coalesce(e.published, e.created), 1, 10)"
+        day = "substr(coalesce(published, created), 1, 10)"
         with self.transaction() as db:
             db.execute(
-                f"UPDATE episodes SET digest_date = {day.replace('e.', '')} "
-                f"WHERE status = 'transcribed' AND digest_date IS NULL AND {day.replace('e.', '')} < ?",
+                f"UPDATE episodes SET digest_date = {day} "
+                f"WHERE status = 'transcribed' AND digest_date IS NULL AND {day} < ?",
                 (since,),
             )
-        return self._episodes(
-            f"e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?) AND {day} <= ?", (date, date)
-        )
+        return self._episodes("e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?)", (date,))
 
     def heard_before(self, date: str) -> list[int]:
         """Episodes that went into digests before ``date``."""
