@@ -35,7 +35,7 @@ _AD = re.compile(
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
-    r"\?\W*$|^\W*(?:i(?:'m| am) curious|i wonder|i'?d love to (?:know|hear)|tell (?:me|us)|can you (?:tell|talk|explain))\b",
+    r"\?\W*$|^\W*(?:(?:and|but|so|well),? )?(?:i(?:'m| am) curious|i wonder|i'?d love to (?:know|hear)|tell (?:me|us)|can you (?:tell|talk|explain))\b",
     re.IGNORECASE,
 )
 _SMALL_TALK = re.compile(
@@ -89,7 +89,7 @@ class Sentence:
     segment: int = 0  # where it starts, counted over the whole transcript
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
@@ -144,7 +144,7 @@ def sentences(segments: list[Segment]) -> list[Sentence]:
 
 
 def _signature(text: str) -> frozenset[str]:
-    return frozenset(_words(text))
+    return frozenset(words(text))
 
 
 def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -222,7 +222,7 @@ def extract(
     claims = []
     for members, reason in groups:
         text = _display(" ".join(m.text for m in members))
-        if reason is None and len(_words(text)) < MIN_WORDS:
+        if reason is None and len(words(text)) < MIN_WORDS:
             reason = "fragment"
         claims.append(
             Claim(0, episode_id, feed_id, text, members[0].start, members[-1].end, reason, members[0].speaker)
@@ -240,7 +240,7 @@ def _in_sponsor_block(cue: Sentence, s: Sentence, after: int) -> bool:
 
 def _extends(statement: list[Sentence], nxt: Sentence) -> bool:
     """Whether ``nxt`` belongs with the statement before it: it leans back, or one of them is a fragment."""
-    words = sum(len(_words(s.text)) for s in statement)
-    if len(statement) >= MAX_SENTENCES or words + len(_words(nxt.text)) > MAX_WORDS:
+    count = sum(len(words(s.text)) for s in statement)
+    if len(statement) >= MAX_SENTENCES or count + len(words(nxt.text)) > MAX_WORDS:
         return False
-    return bool(_LEANS_BACK.match(nxt.text)) or words < MIN_WORDS or len(_words(nxt.text)) < MIN_WORDS
+    return bool(_LEANS_BACK.match(nxt.text)) or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS

@@ -40,7 +40,7 @@ class RankSettings:
     top_k: int = 5
     min_shows: int = 1
     cluster_threshold: float = 0.5
-    agreement: float = 0.6
+    agreement: float = 0.7
     novelty_threshold: float = 0.6
     diversity: float = 0.7
     min_score: float = 0.05

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from conftest import CORPUS
+from conftest import CORPUS, ROOT
 
 from digest import publisher_transcripts
 from digest.claims import extract, sentences, why_not_a_claim
@@ -128,3 +129,11 @@ def test_real_publisher_transcript_yields_timed_claims_and_drops():
     assert len(kept) > 50 and {"question", "fragment"} <= reasons
     assert all(0 <= c.start <= c.end <= segments[-1].end + 1 for c in claims)
     assert [c.start for c in claims] == sorted(c.start for c in claims)
+
+
+def test_the_chatter_filter_is_precise_on_hand_labelled_real_sentences():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import eval_chatter
+
+    precision, recall, rows = eval_chatter.precision_recall()
+    assert len(rows) == 60 and precision >= 0.9 and recall >= 0.75, (precision, recall)
