@@ -102,3 +102,43 @@ def test_the_bundled_ranker_reads_its_own_features():
     model = bundled()
     assert model.embedding and len(model.weights) == len(model.features) + 384
     assert np.all(model.scale > 0)
+
+
+ELEVEN_POINTS_ONE_FIELD = [
+    (1, "Nvidia shipped two million H100 accelerators last year, and most of them went to four cloud providers."),
+    (1, "Training a frontier model now takes about fifty thousand GPUs running for three months in one data center."),
+    (1, "Microsoft signed a twenty year deal to restart the Three Mile Island reactor to power its AI data centers."),
+    (1, "Google's TPU v5 chips cost roughly half as much per training run as renting Nvidia hardware on AWS."),
+    (
+        2,
+        "Data centers already use about four percent of all electricity in the United States, double the share of 2018.",
+    ),
+    (
+        2,
+        "Inference, not training, is now the larger share of AI compute spending at OpenAI, according to its finance chief.",
+    ),
+    (
+        2,
+        "TSMC says its advanced packaging capacity, not wafer supply, is the real bottleneck for AI chips through 2026.",
+    ),
+    (2, "Meta plans to spend forty billion dollars on capital expenditure this year, most of it on GPU clusters."),
+    (
+        3,
+        "Liquid cooling is becoming mandatory because a single rack of the newest GPUs draws over one hundred kilowatts.",
+    ),
+    (
+        3,
+        "Startups now rent GPUs by the minute from marketplaces where prices for an H100 fell below two dollars an hour.",
+    ),
+    (
+        3,
+        "The European Union counts any model trained with more than ten to the twenty five operations as a systemic risk.",
+    ),
+]
+
+
+def test_a_day_of_eleven_distinct_points_in_one_field_gives_five_distinct_picks(minilm):
+    claims, vectors, info, ctx = day(minilm, ELEVEN_POINTS_ONE_FIELD)
+    insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
+    assert len(insights) == 5 and len({i.statement for i in insights}) == 5
+    assert {i.show_names[0] for i in insights} == {"Show 1", "Show 2", "Show 3"}
