@@ -58,14 +58,27 @@ _TRANSCRIPT_RANK = {
 }
 
 
+# Query parameters that track, bust caches or expire; every other parameter may select the content
+# (``download.php?ep=7``, ``uc?export=download&id=FILE1``) and stays in the identity.
+_VOLATILE_PARAM = re.compile(
+    r"^(?:utm_\w+|updated|ts|timestamp|cb|cache|_|source|ref|from|aid|awcollectionid|awepisodeid|expires?|exp"
+    r"|signature|sig|token|key-pair-id|policy|x-amz-[\w-]+|hmac|hash)$",
+    re.IGNORECASE,
+)
+
+
 def normalize_enclosure_url(url: str) -> str:
-    """The stable part of an enclosure URL: no scheme, tracking prefixes, query or fragment.
+    """The stable part of an enclosure URL: no scheme, tracking prefixes, fragment, or query parameters
+    that track or expire; parameters that select the content are kept, sorted.
 
     >>> normalize_enclosure_url("https://chrt.fm/track/38DGD/traffic.megaphone.fm/X.mp3?updated=1")
     'traffic.megaphone.fm/X.mp3'
+    >>> normalize_enclosure_url("https://example.com/uc?id=FILE1&export=download&utm_source=rss")
+    'example.com/uc?export=download&id=FILE1'
     """
     rest = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url.strip(), flags=re.IGNORECASE)
-    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    rest, _, query = rest.split("#", 1)[0].partition("?")
+    params = sorted(p for p in query.split("&") if p and not _VOLATILE_PARAM.match(p.split("=", 1)[0]))
     while True:
         stripped = _TRACKING_PREFIX.sub("", rest, count=1)
         stripped = re.sub(r"^[a-z][a-z0-9+.-]*://", "", stripped, flags=re.IGNORECASE)
@@ -74,7 +87,7 @@ def normalize_enclosure_url(url: str) -> str:
         rest = stripped
     host, _, path = rest.partition("/")
     host = re.sub(r":(80|443)$", "", host.lower()).removeprefix("www.")
-    return f"{host}/{path}"
+    return f"{host}/{path}" + (f"?{'&'.join(params)}" if params else "")
 
 
 def _normalize_title(title: str) -> str:
@@ -83,14 +96,25 @@ def _normalize_title(title: str) -> str:
 
 
 def identity_keys(episode: Episode) -> list[str]:
-    """The identities an episode is known by, strongest first: GUID, enclosure URL, title + date."""
+    """The identities an episode is known by, strongest first: GUID, enclosure URL, title + exact time.
+
+    The rules, applied by :meth:`digest.store.Store.ingest` and :func:`store_episodes`:
+
+    1. The same GUID is the same episode, whatever its URL or title (a moved file stays one episode).
+    2. Two different GUIDs are two episodes, whatever their URLs or titles: a weaker key never merges
+       episodes whose stronger keys conflict.
+    3. Without a conflicting GUID, the same enclosure URL (tracking prefixes and volatile query
+       parameters removed, content-selecting ones kept) is the same episode.
+    4. Without a conflicting GUID, the same title at the same exact time is the same episode.
+    5. A GUID repeated within one feed document is told apart by its enclosure URL, not merged.
+    """
     keys = []
     if episode.guid:
         keys.append(f"guid:{episode.guid.strip()}")
     if episode.enclosure_url:
         keys.append(f"url:{normalize_enclosure_url(episode.enclosure_url)}")
     if episode.title and episode.published:
-        keys.append(f"title:{_normalize_title(episode.title)}|{episode.published[:10]}")
+        keys.append(f"title:{_normalize_title(episode.title)}|{episode.published}")
     return keys
 
 
@@ -240,17 +264,23 @@ def store_episodes(store: Store, feed: Feed, parsed: ParsedFeed, take: int | Non
     Args:
         take: Take only the newest ``take`` as new and mark the rest skipped (first poll).
 
-    Two items of one document that share a title and date but not a GUID or URL are
-    different episodes (a republished correction, say), so for them title + date is
-    not used as an identity.
+    Two items of one document that share a title and time but not a GUID or URL are
+    different episodes (a republished correction, say), so for them title + time is
+    not used as an identity; two that share a GUID are told apart by their enclosure
+    (rule 5 of :func:`identity_keys`).
     """
     episodes = sorted(parsed.episodes, key=lambda e: e.published or "", reverse=True)
     keyed = [(ep, identity_keys(ep)) for ep in episodes]
-    title_counts = Counter(k for _, keys in keyed for k in keys if k.startswith("title:"))
+    counts = Counter(k for _, keys in keyed for k in keys if k.startswith(("title:", "guid:")))
     new = []
     for i, (ep, keys) in enumerate(keyed):
         ep.feed_id = feed.id
-        keys = [k for k in keys if not k.startswith("title:") or title_counts[k] == 1]
+        url = next((k for k in keys if k.startswith("url:")), "")
+        keys = [
+            f"{k}|{url}" if k.startswith("guid:") and counts[k] > 1 else k
+            for k in keys
+            if not k.startswith("title:") or counts[k] == 1
+        ]
         status = Status.NEW if take is None or i < take else Status.SKIPPED
         if (episode_id := store.ingest(ep, keys, status)) and status is Status.NEW:
             new.append(episode_id)

@@ -85,7 +85,9 @@ def test_first_poll_takes_newest_n_and_later_polls_take_every_new_episode(server
     assert len(second.new_episodes) == 2
 
 
-def test_episode_survives_guid_change_url_change_and_both(server, store, config):
+def test_an_episode_keeps_its_identity_when_its_url_or_title_changes_but_a_new_guid_is_a_new_episode(
+    server, store, config
+):
     base = {
         "title": "Big News",
         "guid": "g1",
@@ -95,17 +97,51 @@ def test_episode_survives_guid_change_url_change_and_both(server, store, config)
     url = server.add("/feed.xml", rss("Show", [base]), content_type="application/rss+xml")
     store.add_feed(url)
     poll(store, config)
-    variants = [
-        {**base, "guid": "g2"},  # new GUID, same audio behind a different tracker and token
-        {**base, "guid": "g2", "url": "https://cdn.test/big-v2.mp3"},  # same new GUID, new file
-        {**base, "guid": "g3", "url": "https://cdn.test/big-v3.mp3"},  # all changed but title + date
+    same = [
+        {**base, "url": "https://chrt.fm/track/X/cdn.test/big.mp3?token=b"},  # another tracker and token
+        {**base, "url": "https://cdn.test/big-v2.mp3"},  # the same GUID, a new file
+        {**base, "title": "Big News (corrected)"},  # the same GUID, a new title
+        {**base, "guid": "", "url": "https://cdn.test/big-v2.mp3"},  # no GUID now, the same file
     ]
-    for v in variants:
-        v["url"] = v["url"].replace("cdn.test/big.mp3?token=a", "chrt.fm/track/X/cdn.test/big.mp3?token=b")
+    for v in same:
         server.add("/feed.xml", rss("Show", [v]), content_type="application/rss+xml")
         [result] = poll(store, config)
-        assert result.new_episodes == []
-    assert len(store.episodes()) == 1
+        assert result.new_episodes == [], v
+    # Rule 2 of identity_keys: a different GUID is another episode, even with the same audio and title.
+    server.add("/feed.xml", rss("Show", [{**base, "guid": "g2"}]), content_type="application/rss+xml")
+    [result] = poll(store, config)
+    assert len(result.new_episodes) == 1 and len(store.episodes()) == 2
+
+
+def test_distinct_episodes_are_never_merged(server, store, config):
+    day = "Tue, 24 Nov 2026 {}:00:00 GMT"
+    query_urls = [
+        {
+            "title": f"Ep {n}",
+            "guid": f"q{n}",
+            "date": day.format(10 + n),
+            "url": f"https://files.test/uc?export=download&id=FILE{n}",
+        }
+        for n in range(1, 5)
+    ]
+    duplicate_guid = [
+        {"title": "Old", "guid": "dup", "date": day.format(6), "url": "https://cdn.test/old.mp3"},
+        {"title": "New", "guid": "dup", "date": day.format(7), "url": "https://cdn.test/new.mp3"},
+    ]
+    url = server.add("/feed.xml", rss("Show", query_urls + duplicate_guid), content_type="application/rss+xml")
+    store.add_feed(url)
+    poll(store, config)
+    stored = {e.title: e.enclosure_url for e in store.episodes()}
+    assert len(stored) == 6 and stored["Ep 4"].endswith("id=FILE4") and stored["New"].endswith("new.mp3")
+    # The same title on the same day at another time, across polls: a second episode, not an update.
+    am = {"title": "Daily Update", "date": day.format(7), "url": "https://cdn.test/am.mp3"}
+    pm = {"title": "Daily Update", "date": day.format(18), "url": "https://cdn.test/pm.mp3"}
+    server.add("/feed.xml", rss("Show", [am]), content_type="application/rss+xml")
+    assert len(poll(store, config)[0].new_episodes) == 1
+    server.add("/feed.xml", rss("Show", [pm, am]), content_type="application/rss+xml")
+    assert len(poll(store, config)[0].new_episodes) == 1
+    daily = sorted(e.enclosure_url for e in store.episodes() if e.title == "Daily Update")
+    assert daily == ["https://cdn.test/am.mp3", "https://cdn.test/pm.mp3"]
 
 
 def test_html_feed_gets_a_per_feed_error_and_the_run_goes_on(server, store, config, home):

@@ -111,28 +111,34 @@ ELEVEN_POINTS_ONE_FIELD = [
     (1, "Google's TPU v5 chips cost roughly half as much per training run as renting Nvidia hardware on AWS."),
     (
         2,
-        "Data centers already use about four percent of all electricity in the United States, double the share of 2018.",
+        "Data centers already use about four percent of all electricity in the "
+        "United States, double the share of 2018.",
     ),
     (
         2,
-        "Inference, not training, is now the larger share of AI compute spending at OpenAI, according to its finance chief.",
+        "Inference, not training, is now the larger share of AI compute "
+        "spending at OpenAI, according to its finance chief.",
     ),
     (
         2,
-        "TSMC says its advanced packaging capacity, not wafer supply, is the real bottleneck for AI chips through 2026.",
+        "TSMC says its advanced packaging capacity, not wafer supply, is the "
+        "real bottleneck for AI chips through 2026.",
     ),
     (2, "Meta plans to spend forty billion dollars on capital expenditure this year, most of it on GPU clusters."),
     (
         3,
-        "Liquid cooling is becoming mandatory because a single rack of the newest GPUs draws over one hundred kilowatts.",
+        "Liquid cooling is becoming mandatory because a single rack of the "
+        "newest GPUs draws over one hundred kilowatts.",
     ),
     (
         3,
-        "Startups now rent GPUs by the minute from marketplaces where prices for an H100 fell below two dollars an hour.",
+        "Startups now rent GPUs by the minute from marketplaces where prices "
+        "for an H100 fell below two dollars an hour.",
     ),
     (
         3,
-        "The European Union counts any model trained with more than ten to the twenty five operations as a systemic risk.",
+        "The European Union counts any model trained with more than ten to the "
+        "twenty five operations as a systemic risk.",
     ),
 ]
 

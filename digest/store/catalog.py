@@ -70,7 +70,8 @@ class Catalog(StoreBase):
     # episodes
 
     def ingest(self, episode: Episode, keys: list[str], status: Status = Status.NEW) -> int | None:
-        """Store an episode unless one of its identity keys is already known.
+        """Store an episode unless it is already known by one of its identity keys (strongest first)
+        and no stronger key conflicts: a stored episode with a different GUID is another episode.
 
         A known episode gets its new keys, GUID and enclosure URL recorded, so that a
         publisher changing one of them never makes it look new. Returns the new
@@ -78,10 +79,21 @@ class Catalog(StoreBase):
         """
         with self.transaction() as db:
             marks = ",".join("?" * len(keys))
-            row = db.execute(
-                f"SELECT episode_id FROM episode_keys WHERE feed_id = ? AND key IN ({marks}) LIMIT 1",
-                (episode.feed_id, *keys),
-            ).fetchone()
+            known = {
+                key: (episode_id, guid)
+                for key, episode_id, guid in db.execute(
+                    f"SELECT k.key, k.episode_id, e.guid FROM episode_keys k JOIN episodes e ON e.id = k.episode_id "
+                    f"WHERE k.feed_id = ? AND k.key IN ({marks})",
+                    (episode.feed_id, *keys),
+                )
+            }
+            mine = (episode.guid or "").strip()
+
+            def agrees(key: str) -> bool:
+                theirs = (known[key][1] or "").strip()
+                return key.startswith("guid:") or not mine or not theirs or theirs == mine
+
+            row = next((known[k] for k in keys if k in known and agrees(k)), None)
             if row is not None:
                 episode_id = row[0]
                 db.execute(
