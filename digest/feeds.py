@@ -13,7 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import httpx
@@ -138,12 +138,41 @@ def _iso(struct: time.struct_time | None) -> str | None:
 
 
 def _enclosure(entry: feedparser.FeedParserDict) -> tuple[str | None, str | None]:
+    """The item's audio: its ``<enclosure>``, else an audio or video ``<media:content>``."""
     candidates = [e for e in entry.get("enclosures", []) if e.get("href")]
     media = [e for e in candidates if str(e.get("type", "")).startswith(("audio/", "video/"))]
     chosen = (media or candidates or [None])[0]
-    if chosen is None:
-        return None, None
-    return chosen["href"].strip(), chosen.get("type")
+    if chosen is not None:
+        return chosen["href"].strip(), chosen.get("type")
+    for content in entry.get("media_content", []):
+        kind = str(content.get("type") or content.get("medium") or "")
+        if content.get("url") and kind.startswith(("audio", "video")):
+            return content["url"].strip(), content.get("type")
+    return None, None
+
+
+def _title(title: str | None, enclosure_url: str | None) -> str:
+    """The item's title on one line; without one, the audio file's name, as podcast apps show it."""
+    if text := " ".join((title or "").split()):
+        return text
+    stem = urlsplit(enclosure_url or "").path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem or "(untitled)"
+
+
+def _resolve(base: str, href: str) -> str:
+    """A link relative to the feed made absolute; a malformed one is kept as written, to fail on its own."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return href
+
+
+def _published(entry: feedparser.FeedParserDict) -> str | None:
+    """The item's date as ISO 8601 UTC; a date written as epoch seconds too (feedparser misreads those)."""
+    raw = str(entry.get("published") or entry.get("updated") or "").strip()
+    if raw.isdigit() and 9 <= len(raw) <= 11:
+        return datetime.fromtimestamp(int(raw), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(entry.get("published_parsed") or entry.get("updated_parsed"))
 
 
 def _text(match: re.Match[str] | None) -> str | None:
@@ -190,29 +219,42 @@ def raw_transcript_links(body: bytes) -> dict[str, list[TranscriptLink]]:
 def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed document; raises :class:`FeedError` when nothing can be recovered."""
     parsed = feedparser.parse(body, response_headers={"content-location": url, **(headers or {})})
-    if not parsed.entries and not parsed.feed.get("title"):
+    valid_but_empty = bool(parsed.get("version"))  # an RSS or Atom document, even a sloppy one
+    if not parsed.entries and not parsed.feed.get("title") and not valid_but_empty:
         cause = parsed.get("bozo_exception")
         raise FeedError(
             f"{url}: expected an RSS or Atom feed, found nothing recoverable" + (f" ({cause})" if cause else "")
         )
     links = raw_transcript_links(body)
+    # feedparser resolves a GUID that looks like a relative URL against the feed's URL; an identity must not
+    # change when the feed moves, so each GUID is taken back to what the document says.
+    as_written = {
+        _resolve(url, g): g
+        for g in (
+            _text(m) for m in re.finditer(r"<guid\b[^>]*>(.*?)</guid>", body.decode("utf-8", "replace"), re.DOTALL)
+        )
+        if g
+    }
     episodes = []
     for entry in parsed.entries:
-        enclosure_url, enclosure_type = _enclosure(entry)
-        guid = entry.get("id") or None
+        raw_enclosure, enclosure_type = _enclosure(entry)
+        enclosure_url = _resolve(url, raw_enclosure) if raw_enclosure else None
+        guid = as_written.get(entry.get("id") or "", entry.get("id")) or None
         ep = Episode(
             id=0,
             feed_id=feed_id,
-            title=(entry.get("title") or "").strip() or "(untitled)",
+            title=_title(entry.get("title"), enclosure_url),
             guid=guid,
-            published=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+            published=_published(entry),
             enclosure_url=enclosure_url,
             enclosure_type=enclosure_type,
             link=entry.get("link"),
         )
-        ep.transcripts = links.get(f"guid:{guid}") or links.get(f"url:{enclosure_url}") or []
+        ep.transcripts = links.get(f"guid:{guid}") or links.get(f"url:{raw_enclosure}") or []
         if not ep.transcripts and (pt := entry.get("podcast_transcript")):
             ep.transcripts = [TranscriptLink(pt["url"], pt.get("type", "text/plain"))]
+        for t in ep.transcripts:
+            t.url = _resolve(url, t.url)
         if enclosure_url or ep.transcripts:
             episodes.append(ep)
     new_url = (parsed.feed.get("itunes_new-feed-url") or "").strip() or None

@@ -91,7 +91,9 @@ class Catalog(StoreBase):
 
             def agrees(key: str) -> bool:
                 theirs = (known[key][1] or "").strip()
-                return key.startswith("guid:") or not mine or not theirs or theirs == mine
+                # Before 2026-11-27 a relative-looking GUID was stored resolved against the feed URL.
+                same_guid = theirs == mine or theirs.endswith("/" + mine)
+                return key.startswith("guid:") or not mine or not theirs or same_guid
 
             row = next((known[k] for k in keys if k in known and agrees(k)), None)
             if row is not None:
