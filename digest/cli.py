@@ -517,7 +517,8 @@ def episodes_list(app: App, status: str | None, feed_ref: str | None, limit: int
         return
     for e in rows:
         err = f"  ({e.attempts} failed: {e.error})" if e.error else ""
-        click.echo(f"{e.id:>5}  {e.status.value:<11} {(e.published or '')[:10]:<10}  {e.show or '-'} — {e.title}{err}")
+        when, length = (e.published or "")[:10], clock(e.duration) if e.duration else "-"
+        click.echo(f"{e.id:>5}  {e.status.value:<11} {when:<10} {length:>8}  {e.show or '-'} — {e.title}{err}")
 
 
 @cli.command()

@@ -159,6 +159,20 @@ def _title(title: str | None, enclosure_url: str | None) -> str:
     return stem or "(untitled)"
 
 
+def _duration(value: str | None) -> float | None:
+    """``itunes:duration`` in seconds: ``HH:MM:SS``, ``MM:SS`` or plain seconds; ``None`` when unreadable."""
+    parts = (value or "").strip().split(":")
+    if not parts[0] or len(parts) > 3:
+        return None
+    try:
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < 7 * 24 * 3600 else None
+
+
 def _resolve(base: str, href: str) -> str:
     """A link relative to the feed made absolute; a malformed one is kept as written, to fail on its own."""
     try:
@@ -249,6 +263,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
             enclosure_url=enclosure_url,
             enclosure_type=enclosure_type,
             link=entry.get("link"),
+            duration=_duration(entry.get("itunes_duration")),
         )
         ep.transcripts = links.get(f"guid:{guid}") or links.get(f"url:{raw_enclosure}") or []
         if not ep.transcripts and (pt := entry.get("podcast_transcript")):

@@ -214,4 +214,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE insights ADD COLUMN why TEXT;
         """,
     ),
+    (
+        "m007_episode_duration",
+        """
+        -- itunes:duration in seconds, as the feed states it.
+        ALTER TABLE episodes ADD COLUMN duration REAL;
+        """,
+    ),
 ]

@@ -98,6 +98,7 @@ class Episode:
         attempts: Failed attempts so far.
         error: The last error, when ``status`` is ``failed``.
         show: The feed's title, filled in by queries that join it.
+        duration: Seconds, from ``itunes:duration``, when the feed states it.
     """
 
     id: int
@@ -116,6 +117,7 @@ class Episode:
     audio_sha256: str | None = None
     transcript_source: str | None = None
     show: str | None = None
+    duration: float | None = None
 
 
 @dataclass

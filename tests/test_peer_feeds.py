@@ -1,5 +1,5 @@
 """podcastparser's fixture feeds (tests/data/peers, ISC licence, see its README.md) as a conformance table:
-per fixture, the episodes and their title, GUID, enclosure and date against the peer's expected output.
+per fixture, the episodes and their title, GUID, enclosure, date and duration against the peer's expected output.
 
 Deliberate differences, and why:
 
@@ -23,7 +23,7 @@ import pytest
 from digest.feeds import parse_feed
 
 PEERS = Path(__file__).resolve().parent / "data" / "peers" / "podcastparser"
-FIELDS = ("title", "guid", "enclosure", "published")
+FIELDS = ("title", "guid", "enclosure", "published", "duration")
 
 
 def _epoch(iso: str | None) -> int:
@@ -43,6 +43,7 @@ def compare(rss: Path) -> tuple[bool, dict[str, list[bool]]]:
         )
         fields["enclosure"].append(ours.enclosure_url in {e["url"] for e in theirs["enclosures"]})
         fields["published"].append(_epoch(ours.published) == theirs["published"])
+        fields["duration"].append(int(ours.duration or 0) == theirs["total_time"])
     return len(got) == len(expected), fields
 
 

@@ -14,7 +14,7 @@ from digest.models import Episode, Status, TranscriptLink
 _EPISODE_COLUMNS = (
     "e.id, e.feed_id, e.title, e.guid, e.published, e.enclosure_url, e.enclosure_type, "
     "e.link, e.status, e.attempts, e.error, e.audio_path, e.audio_sha256, "
-    "e.transcript_source, f.title"
+    "e.transcript_source, f.title, e.duration"
 )
 
 
@@ -109,6 +109,7 @@ class StoreBase:
                 audio_sha256=r[12],
                 transcript_source=r[13],
                 show=r[14],
+                duration=r[15],
                 transcripts=links.get(r[0], []),
             )
             for r in rows

@@ -100,14 +100,14 @@ class Catalog(StoreBase):
                 episode_id = row[0]
                 db.execute(
                     "UPDATE episodes SET guid = COALESCE(?, guid), "
-                    "enclosure_url = COALESCE(?, enclosure_url) WHERE id = ?",
-                    (episode.guid, episode.enclosure_url, episode_id),
+                    "enclosure_url = COALESCE(?, enclosure_url), duration = COALESCE(?, duration) WHERE id = ?",
+                    (episode.guid, episode.enclosure_url, episode.duration, episode_id),
                 )
                 created = None
             else:
                 cur = db.execute(
                     "INSERT INTO episodes (feed_id, guid, title, published, enclosure_url, "
-                    "enclosure_type, link, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "enclosure_type, link, status, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         episode.feed_id,
                         episode.guid,
@@ -117,6 +117,7 @@ class Catalog(StoreBase):
                         episode.enclosure_type,
                         episode.link,
                         status.value,
+                        episode.duration,
                     ),
                 )
                 episode_id = created = cur.lastrowid
