@@ -222,10 +222,11 @@ def main() -> None:
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{httpd.server_address[1]}/search?q="
         urllib.request.urlopen(base + "warm").read()
-        per_client, errors = 10, []
+        per_client, errors, latencies = 10, [], []
 
         def client(n: int) -> None:
             for i in range(per_client):
+                started = time.perf_counter()
                 try:
                     with urllib.request.urlopen(
                         base + urllib.parse.quote(queries[(n * per_client + i) % len(queries)]), timeout=60
@@ -235,15 +236,17 @@ def main() -> None:
                             errors.append(r.status)
                 except OSError as exc:
                     errors.append(str(exc))
+                latencies.append((time.perf_counter() - started) * 1000)
 
         t = time.perf_counter()
         with ThreadPoolExecutor(max_workers=50) as pool:
             list(pool.map(client, range(50)))
         elapsed = time.perf_counter() - t
         httpd.shutdown()
+        w50, w95 = percentiles(latencies)
         print(
             f"web search page, 50 concurrent clients x {per_client}: {50 * per_client / elapsed:.0f} requests/s, "
-            f"{len(errors)} errors"
+            f"p50 {w50:.0f} ms, p95 {w95:.0f} ms per request, {len(errors)} errors"
         )
         store.close()
 

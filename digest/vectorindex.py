@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from digest.errors import DigestError
+
 log = logging.getLogger(__name__)
 
 
@@ -26,6 +28,9 @@ def load_or_build(path: Path, key: str, build: Callable[[], tuple[np.ndarray, np
     import faiss
 
     meta = path.with_name(path.name + ".json")
+    for p in (path, meta):
+        if p.exists() and not p.is_file():
+            raise DigestError(f"{p} is in the way of an index file; remove it and digest rebuilds the index")
     if path.exists() and meta.exists():
         try:
             if json.loads(meta.read_text())["key"] == key:

@@ -31,6 +31,7 @@ from digest.store import Store
 
 log = logging.getLogger(__name__)
 _MAX_FORM = 16 * 1024
+_SWEEP_AT = 10_000  # client addresses remembered for the subscribe rate limit before stale ones are dropped
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -362,9 +363,12 @@ class App:
         return self.form_page(200, "Check your inbox", message=f"We sent a confirmation link to {email}.")
 
     def _within_rate(self, client: str) -> bool:
-        """At most ``web.subscribe_rate`` subscribe requests per client address an hour."""
+        """At most ``web.subscribe_rate`` subscribe requests per client address an hour. Addresses with
+        nothing in the last hour are forgotten, so many clients over weeks cannot grow the table."""
         now = time.monotonic()
         with self.lock:
+            if len(self._subscribes) > _SWEEP_AT:
+                self._subscribes = {c: ts for c, ts in self._subscribes.items() if ts and now - ts[-1] < 3600}
             recent = [t for t in self._subscribes.get(client, []) if now - t < 3600]
             allowed = len(recent) < self.config["web.subscribe_rate"]
             self._subscribes[client] = recent + [now] if allowed else recent

@@ -205,6 +205,22 @@ class SmtpSink:
     delay: float = 0.0
     controller: object = None
     drop_after_data: bool = False  # keep the message, then hang up instead of answering
+    hang_after_data: float = 0.0  # keep the message, then say nothing for this many seconds
+    mail_reply: str | None = None  # answer MAIL FROM with this status (e.g. "421 closing")
+    rcpt_reply: str | None = None  # answer RCPT TO with this status
+    password: str | None = None  # when set, AUTH is offered and only this password is accepted
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
@@ -218,6 +234,8 @@ class SmtpSink:
         if self.drop_after_data:
             server.transport.close()
             return "250 OK"
+        if self.hang_after_data:
+            await asyncio.sleep(self.hang_after_data)
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
@@ -227,8 +245,13 @@ class SmtpSink:
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
-        self.controller = Controller(self, hostname=self.host, port=self.port)
+        def authenticate(server, session, envelope, mechanism, auth_data):
+            return AuthResult(success=auth_data.password.decode() == self.password, handled=False)  # False: answer 535
+
+        auth = {"authenticator": authenticate, "auth_require_tls": False, "auth_exclude_mechanism": ["LOGIN"]}
+        self.controller = Controller(self, hostname=self.host, port=self.port, **(auth if self.password else {}))
         self.controller.start()
 
     def stop(self) -> None:

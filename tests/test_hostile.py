@@ -300,6 +300,10 @@ def test_broken_homes_configs_and_databases_give_one_line_errors(home, tmp_path,
     (home / "config.toml").unlink()
     assert invoke("transcript", "99999999999999999999", code=1).startswith("Error:")
     assert invoke("serve", "--port", "99999", code=1).startswith("Error:")
+    (home / "index" / "search-insight.faiss").mkdir(parents=True)  # an index file replaced by a directory
+    one_insight_digest(Store(load(home).db_path))
+    out = invoke("search", "batteries", "--kind", "insight", code=1)
+    assert out.startswith("Error:") and "in the way of an index file" in out and out.count("\n") == 1
     a_file = tmp_path / "plain-file"
     a_file.write_text("x")
     monkeypatch.setenv("DIGEST_HOME", str(a_file))
@@ -353,3 +357,67 @@ def test_rotating_the_secret_voids_old_links(home):
     invoke("secret", "rotate", "--yes")
     with pytest.raises(signing.BadToken):
         signing.verify(config, "unsubscribe", old)
+
+
+def test_a_refused_login_stops_the_pass_and_every_row_stays_retryable(home, smtp, monkeypatch):
+    smtp.stop()
+    smtp.password = "right"
+    smtp.start()
+    monkeypatch.setenv("DIGEST_SMTP_USERNAME", "digest")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrong")
+    store = Store(load(home).db_path)
+    digest = one_insight_digest(store)
+    subscribe(store, 3)
+    out = invoke("send", "--date", digest.date, code=1)
+    assert "refused the login" in out and "535" in out and smtp.messages == []
+    assert {d.status for d in store.deliveries(digest.date)} <= {DeliveryStatus.DEFERRED}
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "right")
+    assert "3 sent" in invoke("send", "--date", digest.date)
+    assert len(smtp.messages) == 3
+
+
+@pytest.mark.parametrize(
+    ("where", "reply", "status"),
+    [
+        ("mail_reply", "421 4.3.2 service shutting down", DeliveryStatus.DEFERRED),
+        ("rcpt_reply", "451 4.7.1 greylisted, try later", DeliveryStatus.DEFERRED),
+        ("rcpt_reply", "550 5.1.1 no such user", DeliveryStatus.FAILED),
+    ],
+)
+def test_a_refusal_before_the_body_is_never_uncertain_and_is_retried_or_failed(home, smtp, where, reply, status):
+    store = Store(load(home).db_path)
+    digest = one_insight_digest(store)
+    subscribe(store, 2)
+    setattr(smtp, where, reply)
+    invoke("send", "--date", digest.date, code=1)
+    assert {d.status for d in store.deliveries(digest.date)} == {status} and smtp.messages == []
+    setattr(smtp, where, None)
+    again = ["send", "--date", digest.date] + (["--retry-failed"] if status is DeliveryStatus.FAILED else [])
+    assert "2 sent" in invoke(*again)
+    assert len(smtp.messages) == 2
+
+
+def test_a_server_that_hangs_after_the_body_is_uncertain_and_never_resent(home, smtp, monkeypatch):
+    monkeypatch.setenv("DIGEST_SMTP_TIMEOUT", "1")
+    store = Store(load(home).db_path)
+    digest = one_insight_digest(store)
+    subscribe(store, 1)
+    smtp.hang_after_data = 3
+    assert "1 uncertain" in invoke("send", "--date", digest.date)
+    smtp.hang_after_data = 0
+    assert "0 sent, 1 already had it" in invoke("send", "--date", digest.date)
+    assert len(smtp.messages) == 1
+
+
+def test_the_subscribe_rate_limit_forgets_clients_idle_for_an_hour(home, monkeypatch):
+    from digest import web
+
+    app = web.create_app(load(home))
+    clock = [1000.0]
+    monkeypatch.setattr(web.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(web, "_SWEEP_AT", 50)
+    for n in range(60):
+        assert app._within_rate(f"10.1.0.{n}")
+    clock[0] += 3601  # an hour later, one new client: the idle ones are dropped
+    assert app._within_rate("10.2.0.1")
+    assert set(app._subscribes) == {"10.2.0.1"}
