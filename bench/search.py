@@ -219,8 +219,8 @@ def main() -> None:
         from digest.web import make_server
 
         httpd = make_server(config, "127.0.0.1", 0)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{httpd.server_address[1]}/search?q="
+        threading.Thread(target=httpd.run, daemon=True).start()
+        base = f"http://127.0.0.1:{httpd.effective_port}/search?q="
         urllib.request.urlopen(base + "warm").read()
         per_client, errors, latencies = 10, [], []
 
@@ -242,7 +242,7 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=50) as pool:
             list(pool.map(client, range(50)))
         elapsed = time.perf_counter() - t
-        httpd.shutdown()
+        httpd.close()
         w50, w95 = percentiles(latencies)
         print(
             f"web search page, 50 concurrent clients x {per_client}: {50 * per_client / elapsed:.0f} requests/s, "
