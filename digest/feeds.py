@@ -196,13 +196,20 @@ def _text(match: re.Match[str] | None) -> str | None:
     return html.unescape(value).strip() or None
 
 
-def raw_transcript_links(body: bytes) -> dict[str, list[TranscriptLink]]:
+def _decoded(body: bytes, encoding: str | None) -> str:
+    """The document as text, in the encoding feedparser found (UTF-16 feeds exist), else UTF-8."""
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def raw_transcript_links(text: str) -> dict[str, list[TranscriptLink]]:
     """Every ``<podcast:transcript>`` of every item, keyed by GUID and by enclosure URL.
 
     feedparser keeps only the last transcript tag of an item, so this reads the raw
     XML with patterns that also work on malformed documents.
     """
-    text = body.decode("utf-8", errors="replace")
     namespace = re.escape(PODCAST_NAMESPACE.split("://", 1)[1])
     prefixes = re.findall(rf'xmlns:([\w.-]+)\s*=\s*["\']https?://{namespace}/?["\']', text)
     prefix = "|".join(re.escape(p) for p in prefixes or ["podcast"])
@@ -239,16 +246,12 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
         raise FeedError(
             f"{url}: expected an RSS or Atom feed, found nothing recoverable" + (f" ({cause})" if cause else "")
         )
-    links = raw_transcript_links(body)
+    text = _decoded(body, parsed.get("encoding"))
+    links = raw_transcript_links(text)
     # feedparser resolves a GUID that looks like a relative URL against the feed's URL; an identity must not
     # change when the feed moves, so each GUID is taken back to what the document says.
-    as_written = {
-        _resolve(url, g): g
-        for g in (
-            _text(m) for m in re.finditer(r"<guid\b[^>]*>(.*?)</guid>", body.decode("utf-8", "replace"), re.DOTALL)
-        )
-        if g
-    }
+    guids = (_text(m) for m in re.finditer(r"<guid\b[^>]*>(.*?)</guid>", text, re.DOTALL))
+    as_written = {_resolve(url, g): g for g in guids if g}
     episodes = []
     for entry in parsed.entries:
         raw_enclosure, enclosure_type = _enclosure(entry)

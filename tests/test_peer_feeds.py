@@ -79,3 +79,18 @@ def test_epoch_dates_and_relative_links_resolve_and_guids_stay_as_written():
     assert ep.published == "2021-10-08T14:44:19Z" and ep.enclosure_url == "https://example.com/pod/a.mp3"
     assert ep.transcripts[0].url == "https://example.com/pod/t/a.srt"
     assert ep.guid == "shows/7"  # as written, not resolved against the feed's URL
+
+
+def test_a_utf16_feed_keeps_every_transcript_link():
+    document = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n<rss xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+        "<channel><title>Ünïcode</title><item><title>Épisode</title><guid>e1</guid>"
+        '<enclosure url="https://example.com/e1.mp3" type="audio/mpeg"/>'
+        '<podcast:transcript url="https://example.com/e1.vtt" type="text/vtt"/>'
+        '<podcast:transcript url="https://example.com/e1.json" type="application/json"/>'
+        "</item></channel></rss>"
+    )
+    parsed = parse_feed(document.encode("utf-16"), 1, "https://example.com/feed.xml")
+    [ep] = parsed.episodes
+    assert parsed.title == "Ünïcode" and ep.title == "Épisode" and ep.guid == "e1"
+    assert [t.type for t in ep.transcripts] == ["application/json", "text/vtt"]  # both, best first
