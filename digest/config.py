@@ -57,7 +57,20 @@ SETTINGS: list[Setting] = [
     Setting("asr.compute_type", "auto", "auto (cuda: float16, cpu: int8) or any CTranslate2 type."),
     Setting("asr.chunk_seconds", 600, "Audio decoded and transcribed at a time; bounds memory.", minimum=30),
     Setting("asr.language", "en", "Spoken language passed to Whisper."),
-    Setting("asr.batch_size", 8, "Speech chunks (faster-whisper) or 30 s windows (openai-whisper) per forward pass."),
+    Setting(
+        "asr.batch_size",
+        1,
+        "Speech chunks (faster-whisper) or 30 s windows (openai-whisper) per forward pass; more is faster, "
+        "and on CPU less accurate (see README, Performance).",
+        minimum=1,
+    ),
+    Setting(
+        "asr.beam_size",
+        5,
+        "Beam search width, as faster-whisper's default; 1 is greedy: faster, less accurate "
+        "(the batched openai-whisper decoder is always greedy).",
+        minimum=1,
+    ),
     Setting(
         "executor.name", "local", "Where transcription runs: local (this process) or ray.", choices=("local", "ray")
     ),

@@ -29,7 +29,8 @@ class AsrSettings:
     compute_type: str = "auto"
     chunk_seconds: float = 600
     language: str | None = "en"
-    batch_size: int = 8
+    batch_size: int = 1
+    beam_size: int = 5
 
     @classmethod
     def from_config(cls, config: Config) -> AsrSettings:
@@ -41,6 +42,7 @@ class AsrSettings:
             chunk_seconds=config["asr.chunk_seconds"],
             language=config["asr.language"] or None,
             batch_size=config["asr.batch_size"],
+            beam_size=config["asr.beam_size"],
         )
 
     @property
@@ -48,7 +50,7 @@ class AsrSettings:
         """Everything that changes a transcript: a cached one is reused only when all of it matches."""
         return (
             f"{self.backend}:{self.model or BUNDLED_MODEL}|lang={self.language or 'auto'}"
-            f"|compute={self.compute_type}|batch={self.batch_size}"
+            f"|compute={self.compute_type}|batch={self.batch_size}|beam={self.beam_size}"
         )
 
 
@@ -61,6 +63,7 @@ class Transcriber(ABC):
         compute_type: ``auto`` or a precision the backend knows (float16, int8, ...).
         language: Spoken language; None lets Whisper detect it.
         batch_size: Pieces of audio decoded per forward pass; 1 decodes them one after the other.
+        beam_size: Beam search width; 1 is greedy (faster, less accurate).
 
     Attributes:
         name: Registry name of the backend.
@@ -78,11 +81,13 @@ class Transcriber(ABC):
         compute_type: str = "auto",
         language: str | None = "en",
         batch_size: int = 1,
+        beam_size: int = 5,
     ):
         self.device = device if device != "auto" else ("cuda" if self.cuda_available() else "cpu")
         self.compute_type = compute_type
         self.language = language
         self.batch_size = batch_size
+        self.beam_size = beam_size
         self.model_id = f"{self.name}:{Path(model).name if model else BUNDLED_MODEL}"
         self.load(model)
 
@@ -159,7 +164,14 @@ def get_transcriber(config: Config) -> Transcriber:
     s = AsrSettings.from_config(config)
     cls = backend_class(s.backend)
     model = s.model or cls.default_model(config)
-    return cls(model=model, device=s.device, compute_type=s.compute_type, language=s.language, batch_size=s.batch_size)
+    return cls(
+        model=model,
+        device=s.device,
+        compute_type=s.compute_type,
+        language=s.language,
+        batch_size=s.batch_size,
+        beam_size=s.beam_size,
+    )
 
 
 def transcribe_audio(

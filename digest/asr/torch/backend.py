@@ -63,6 +63,7 @@ class OpenAIWhisper(Transcriber):
             language=self.language,
             fp16=self.fp16,
             temperature=0.0,
+            beam_size=self.beam_size if self.beam_size > 1 else None,
             condition_on_previous_text=False,
             verbose=None,
         )
