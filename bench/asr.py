@@ -1,4 +1,5 @@
-"""CPU transcription: the batched faster-whisper path next to bare sequential faster-whisper.
+"""CPU transcription: the batched faster-whisper path next to bare sequential faster-whisper, both greedy.
+Short clean clips only; bench/asr_longform.py measures long-form speech against the library's defaults.
 
 Both run tiny.en int8 on the same ~5-minute file, made of the corpus speech that has
 reference texts, and on each of those files for WER. Target: >= 2.0x the sequential
@@ -79,7 +80,7 @@ def main() -> None:
     from digest.asr.faster_whisper import FasterWhisper
 
     sequential = FasterWhisper(batch_size=1)  # its .model is the bare WhisperModel
-    batched = FasterWhisper(batch_size=args.batch_size)
+    batched = FasterWhisper(batch_size=args.batch_size, beam_size=1)  # greedy, as the bare call below
 
     def bare(path: Path) -> list[str]:
         segments, _ = sequential.model.transcribe(
