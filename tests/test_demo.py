@@ -33,6 +33,9 @@ def test_the_demo_runs_a_real_day_and_a_spoken_show_offline(home):
     assert not (spoken.transcript_source or "").startswith("publisher")
     assert "batteries" in " ".join(s.text.lower() for s in store.segments(spoken.id))
     assert {e.transcript_source for e in episodes.values()} == {"publisher:application/x-subrip"}
+    # --explain says which features decided each pick and why each runner-up lost.
+    explained = runner.invoke(cli, ["show", "--explain"], catch_exceptions=False).output
+    assert explained.count("decided by:") >= 5 and "Runners-up:" in explained and "content" in explained
     # A second run finds nothing new and sends nothing twice.
     again = json.loads(runner.invoke(cli, ["run", "--demo", "--json"], catch_exceptions=False).output)
     assert again["new_episodes"] == 0 and again["delivery"]["sent"] == []
