@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from digest.feeds import parse_feed
+from digest.rss import PODCAST_NAMESPACE
 
 PEERS = Path(__file__).resolve().parent / "data" / "peers" / "podcastparser"
 FIELDS = ("title", "guid", "enclosure", "published", "duration")
@@ -71,10 +72,10 @@ def test_shapes_that_once_lost_audio_or_were_refused(name):
 
 def test_epoch_dates_and_relative_links_resolve_and_guids_stay_as_written():
     body = (
-        b'<rss xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>T</title><item><title>E</title>'
-        b'<guid>shows/7</guid><pubDate>1633704259</pubDate><enclosure url="a.mp3" type="audio/mpeg"/>'
-        b'<podcast:transcript url="t/a.srt" type="application/x-subrip"/></item></channel></rss>'
-    )
+        f'<rss xmlns:podcast="{PODCAST_NAMESPACE}"><channel><title>T</title><item><title>E</title>'
+        '<guid>shows/7</guid><pubDate>1633704259</pubDate><enclosure url="a.mp3" type="audio/mpeg"/>'
+        '<podcast:transcript url="t/a.srt" type="application/x-subrip"/></item></channel></rss>'
+    ).encode()
     [ep] = parse_feed(body, 1, "https://example.com/pod/feed.xml").episodes
     assert ep.published == "2021-10-08T14:44:19Z" and ep.enclosure_url == "https://example.com/pod/a.mp3"
     assert ep.transcripts[0].url == "https://example.com/pod/t/a.srt"
@@ -83,7 +84,7 @@ def test_epoch_dates_and_relative_links_resolve_and_guids_stay_as_written():
 
 def test_a_utf16_feed_keeps_every_transcript_link():
     document = (
-        '<?xml version="1.0" encoding="UTF-16"?>\n<rss xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+        f'<?xml version="1.0" encoding="UTF-16"?>\n<rss xmlns:podcast="{PODCAST_NAMESPACE}">'
         "<channel><title>Ünïcode</title><item><title>Épisode</title><guid>e1</guid>"
         '<enclosure url="https://example.com/e1.mp3" type="audio/mpeg"/>'
         '<podcast:transcript url="https://example.com/e1.vtt" type="text/vtt"/>'
