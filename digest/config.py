@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from digest.errors import ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ class Config:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def section(self, prefix: str, cls: type[T]) -> T:
+        """A settings dataclass whose field ``f`` holds the setting ``prefix.f``."""
+        return cls(**{f.name: self.values[f"{prefix}.{f.name}"] for f in fields(cls)})  # type: ignore[arg-type]
 
     def source(self, name: str) -> str:
         """Where a setting's value came from: env, config.toml or default."""

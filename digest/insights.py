@@ -37,20 +37,6 @@ def extract_pending(store: Store) -> int:
     return len(pending)
 
 
-def rank_settings(config: Config) -> RankSettings:
-    return RankSettings(
-        top_k=config["rank.top_k"],
-        min_shows=config["rank.min_shows"],
-        cluster_threshold=config["rank.cluster_threshold"],
-        agreement=config["rank.agreement"],
-        novelty_threshold=config["rank.novelty_threshold"],
-        diversity=config["rank.diversity"],
-        min_score=config["rank.min_score"],
-        support_boost=config["rank.support_boost"],
-        min_words=config["rank.min_words"],
-    )
-
-
 def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: str, texts: list[str]) -> np.ndarray:
     """Vectors of earlier texts, through a FAISS index file rebuilt whenever it is stale or broken."""
     key = f"{embedder.model_id}|before {date}|{len(texts)}|{text_hash(chr(10).join(texts))[:16]}"
@@ -92,7 +78,7 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
             sent,
             heard,
         )
-        digest.insights, digest.runners_up = rank(kept, vectors, info, rank_settings(config), context)
+        digest.insights, digest.runners_up = rank(kept, vectors, info, config.section("rank", RankSettings), context)
         if config["llm.enabled"] and digest.insights:
             from digest.llm import rewrite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,16 +34,8 @@ class AsrSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> AsrSettings:
-        return cls(
-            backend=config["asr.backend"],
-            model=config["asr.model"],
-            device=config["asr.device"],
-            compute_type=config["asr.compute_type"],
-            chunk_seconds=config["asr.chunk_seconds"],
-            language=config["asr.language"] or None,
-            batch_size=config["asr.batch_size"],
-            beam_size=config["asr.beam_size"],
-        )
+        settings = config.section("asr", cls)
+        return replace(settings, language=settings.language or None)  # empty: let Whisper detect it
 
     @property
     def cache_key(self) -> str:
