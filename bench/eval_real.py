@@ -9,8 +9,8 @@ Each day's published Markdown transcripts become SRT files with synthesised cues
 period run in date order in one data directory, each with ``digest run --date DAY``, so what one day sends
 is the archive of the next. Reported per day:
 
-* **matched**: editor's top picks matched (``real_days.matches``: the same passage as one of its quotes);
-  ``+n`` counts picks that match a runner-up instead;
+* **matched**: editor's top picks matched (``real_days.matched``: the same passage as one of its quotes, or
+  close to its headline); ``+n`` counts picks that match a runner-up instead;
 * **filler**: picks judged filler, intro/outro or ad in ``bench/data/judged_picks.json`` (every pick this
   bench has shown is judged there; an unjudged pick is printed so it can be judged);
 * **stale**: picks that repeat an earlier day's top pick the editor marked stale;
@@ -37,6 +37,7 @@ import real_days  # noqa: E402
 from real_days import ROOT, Day  # noqa: E402
 
 from digest.demo.markdown_cues import to_srt  # noqa: E402
+from digest.minilm import NumpyMiniLM  # noqa: E402
 from digest.rss import RssItem, rss  # noqa: E402
 
 JUDGED = ROOT / "bench" / "data" / "judged_picks.json"
@@ -46,9 +47,7 @@ FILLER = {"filler", "intro", "outro", "ad"}
 @dataclass
 class DayResult:
     date: str
-    matched: int
-    runner_up: int
-    stale: int
+    score: real_days.Score
     seconds: float
     picks: list[dict] = field(default_factory=list)
     verdicts: list[str | None] = field(default_factory=list)
@@ -77,7 +76,7 @@ def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
     return paths
 
 
-def run_period(days: list[Day], judged: dict[str, dict]) -> list[DayResult]:
+def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM) -> list[DayResult]:
     results = []
     earlier: dict[str, real_days.GoldItem] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,10 +99,9 @@ def run_period(days: list[Day], judged: dict[str, dict]) -> list[DayResult]:
             seconds = time.perf_counter() - started
             picks = json.loads(out.stdout)["digest"]["insights"]
             texts = [[i["statement"], *(q["text"] for q in i["quotes"])] for i in picks]
-            matched = {k for k, item in enumerate(day.top) for t in texts if real_days.matches(t, item)}
-            runner = {k for k, item in enumerate(day.runners_up) for t in texts if real_days.matches(t, item)}
-            stale = sum(1 for h in day.stale if h in earlier and any(real_days.matches(t, earlier[h]) for t in texts))
-            result = DayResult(day.date, len(matched), len(runner), stale, seconds, picks)
+            vectors = embedder.embed([i["statement"] for i in picks])
+            top = embedder.embed([item.headline for item in day.top])
+            result = DayResult(day.date, real_days.score(day, texts, vectors, top, earlier), seconds, picks)
             for p in picks:
                 verdict = judged.get(p["statement"], {})
                 result.verdicts.append(verdict.get("verdict"))
@@ -125,20 +123,21 @@ def main() -> None:
     judged = {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
     days = real_days.load(args.split)
     results: list[DayResult] = []
+    embedder = NumpyMiniLM()
     for period in dict.fromkeys(d.period for d in days):
-        results += run_period([d for d in days if d.period == period], judged)
+        results += run_period([d for d in days if d.period == period], judged, embedder)
     print(f"{args.split}: editor's picks matched per day (runners-up in brackets), filler, stale, support, seconds")
     for r in results:
         filler = sum(v in FILLER for v in r.verdicts)
         unjudged = sum(v is None for v in r.verdicts)
         print(
-            f"  {r.date}: matched {r.matched}/5 (+{r.runner_up})  filler {filler}"
+            f"  {r.date}: matched {r.score.matched}/5 (+{r.score.runner_up})  filler {filler}"
             + (f" ({unjudged} unjudged)" if unjudged else "")
-            + f"  stale {r.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s"
+            + f"  stale {r.score.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s"
         )
         for p, v in zip(r.picks, r.verdicts):
             print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
-    mean = sum(r.matched for r in results) / len(results)
+    mean = sum(r.score.matched for r in results) / len(results)
     print(f"  mean matched {mean:.2f}/5 per day over {len(results)} days")
     if args.unjudged:
         todo = [

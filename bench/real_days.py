@@ -104,3 +104,24 @@ def matched(texts: list[str], vector: np.ndarray, items: list[GoldItem], headlin
     ``vector`` against the items' unit headline vectors."""
     close = set(np.flatnonzero(headlines @ vector >= HEADLINE).tolist()) if len(items) else set()
     return close | {k for k, item in enumerate(items) if matches(texts, item)}
+
+
+@dataclass
+class Score:
+    """How a day's picks compare with the editor's."""
+
+    matched: int  # top picks matched
+    runner_up: int  # runners-up matched
+    stale: int  # picks repeating an earlier day's top pick the editor marked stale
+
+
+def score(
+    day: Day, picks: list[list[str]], vectors: np.ndarray, top: np.ndarray, earlier: dict[str, GoldItem]
+) -> Score:
+    """Score a day's picks (each its statement, then its quotes; ``vectors`` the statements' unit vectors)
+    against the editor's: ``top`` holds the unit vectors of the top headlines, ``earlier`` the top items
+    of earlier days by headline."""
+    hits = {k for texts, v in zip(picks, vectors) for k in matched(texts, v, day.top, top)}
+    runners = {k for texts in picks for k, item in enumerate(day.runners_up) if matches(texts, item)}
+    stale = sum(1 for h in day.stale if h in earlier and any(matches(texts, earlier[h]) for texts in picks))
+    return Score(len(hits), len(runners), stale)

@@ -151,9 +151,7 @@ def hand_tuned(data: list[DayData]) -> Ranker:
 @dataclass
 class DayScore:
     date: str
-    matched: int
-    runner_up: int
-    stale: int
+    score: real_days.Score
     picks: list[str]
     shows: list[int]
 
@@ -169,21 +167,10 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
         insights, _ = rank(d.claims, d.vectors, d.info, settings, d.context, ranker)
         by_id = {c.id: i for i, c in enumerate(d.claims)}
         texts = [[q.text for q in ins.quotes] for ins in insights]
-        vecs = [d.vectors[by_id[ins.claim_ids[0]]] for ins in insights]
-        matched = {k for t, v in zip(texts, vecs) for k in real_days.matched(t, v, d.day.top, d.top)}
-        runner = {k for t in texts for k, item in enumerate(d.day.runners_up) if real_days.matches(t, item)}
+        vecs = np.array([d.vectors[by_id[ins.claim_ids[0]]] for ins in insights])
         old = earlier_top.setdefault(d.day.period, {})
-        stale = sum(1 for h in d.day.stale if h in old and any(real_days.matches(t, old[h]) for t in texts))
-        results.append(
-            DayScore(
-                d.day.date,
-                len(matched),
-                len(runner),
-                stale,
-                [i.statement for i in insights],
-                [i.shows for i in insights],
-            )
-        )
+        score = real_days.score(d.day, texts, vecs, d.top, old)
+        results.append(DayScore(d.day.date, score, [i.statement for i in insights], [i.shows for i in insights]))
         for ins in insights:
             sent_vecs.extend(d.vectors[by_id[cid]] for cid in ins.claim_ids)
         old.update((item.headline, item) for item in d.day.top)
@@ -191,8 +178,8 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
 
 
 def report(name: str, scores: list[DayScore]) -> float:
-    mean = float(np.mean([s.matched for s in scores])) if scores else 0.0
-    days = " ".join(f"{s.date}:{s.matched}(+{s.runner_up}){'!' * s.stale}" for s in scores)
+    mean = float(np.mean([s.score.matched for s in scores])) if scores else 0.0
+    days = " ".join(f"{s.date}:{s.score.matched}(+{s.score.runner_up}){'!' * s.score.stale}" for s in scores)
     print(f"  {name:<34} {mean:.2f}/5 per day   {days}")
     return mean
 

@@ -124,12 +124,20 @@ def _rare_terms(text: str, df: Counter[str], n_docs: int) -> float:
     return float(np.mean(idf[:3])) / math.log(2 + n_docs) if idf else 0.0
 
 
-def _neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest(queries: np.ndarray, against: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities and indexes of each query's ``k`` nearest unit vectors in ``against`` (FAISS)."""
     import faiss
 
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(vectors)))
+    index = faiss.IndexFlatIP(against.shape[1])
+    index.add(np.ascontiguousarray(against, dtype=np.float32))
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(against)))
+
+
+def max_similarity(vectors: np.ndarray, against: np.ndarray | None) -> np.ndarray:
+    """Each vector's highest cosine similarity to any of ``against``; 0 when there is nothing to compare."""
+    if against is None or len(against) == 0:
+        return np.zeros(len(vectors), dtype=np.float32)
+    return nearest(vectors, against, 1)[0][:, 0]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -159,12 +167,10 @@ def features(
         return out
     feeds = np.array([c.feed_id for c in claims])
     episodes = np.array([c.episode_id for c in claims])
-    sims, ids = _neighbours(vectors, 64)
+    sims, ids = nearest(vectors, vectors, 64)
     day_centroid = _unit(vectors.mean(axis=0))
     episode_centroids = {e: _unit(vectors[episodes == e].mean(axis=0)) for e in set(episodes.tolist())}
-    heard_max = np.zeros(n, dtype=np.float32)
-    if heard is not None and len(heard):
-        heard_max = _neighbours_against(vectors, heard)
+    heard_max = max_similarity(vectors, heard)
     for i, c in enumerate(claims):
         other = (ids[i] >= 0) & (feeds[np.maximum(ids[i], 0)] != c.feed_id)
         other_sims, other_ids = sims[i][other], ids[i][other]
@@ -194,13 +200,3 @@ def features(
             heard_max[i],
         )
     return out
-
-
-def _neighbours_against(vectors: np.ndarray, against: np.ndarray) -> np.ndarray:
-    """Each vector's highest cosine similarity to any of ``against``."""
-    import faiss
-
-    index = faiss.IndexFlatIP(against.shape[1])
-    index.add(np.ascontiguousarray(against, dtype=np.float32))
-    sims, _ = index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
-    return sims[:, 0]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digest.features import NAMES, EpisodeStats, features
+from digest.features import NAMES, EpisodeStats, features, max_similarity
 from digest.models import Claim, Insight, Quote, RunnerUp
 from digest.ranker import Ranker, bundled
 
@@ -64,14 +64,9 @@ class _Candidate:
     score: float
     probability: float
     why: dict[str, float]
+    heard: float  # highest similarity to anything heard on earlier days
     rejected: str | None = None
     quotes: list[int] = field(default_factory=list)
-
-
-def _max_similarity(vectors: np.ndarray, against: np.ndarray | None) -> np.ndarray:
-    if against is None or len(against) == 0:
-        return np.zeros(len(vectors), dtype=np.float32)
-    return np.max(vectors @ against.T, axis=1)
 
 
 def rank(
@@ -102,11 +97,17 @@ def rank(
     scores = model.scores(x, vectors) + settings.support_boost * x[:, NAMES.index("agreeing_shows")]
     order = sorted(range(len(claims)), key=lambda i: (-scores[i], claims[i].episode_id, claims[i].start))[:POOL]
     pool = vectors[order]
-    stale = _max_similarity(pool, context.sent)
+    stale = max_similarity(pool, context.sent)
     copies = _copies(order, vectors, claims)
     candidates = []
     for j, i in enumerate(order):
-        c = _Candidate(i, float(scores[i]), float(1 / (1 + np.exp(-scores[i]))), model.explain(x[i], vectors[i]))
+        c = _Candidate(
+            i,
+            float(scores[i]),
+            float(1 / (1 + np.exp(-scores[i]))),
+            model.explain(x[i], vectors[i]),
+            float(x[i, NAMES.index("heard")]),
+        )
         if stale[j] >= settings.novelty_threshold:
             c.rejected = f"already sent in an earlier digest (similarity {stale[j]:.2f})"
         elif copies[j]:
@@ -118,7 +119,7 @@ def rank(
         candidates.append(c)
 
     chosen = _select(candidates, claims, vectors, settings)
-    insights = [_insight(n, c, claims, vectors, info, context, settings) for n, c in enumerate(chosen, 1)]
+    insights = [_insight(n, c, claims, vectors, info, settings) for n, c in enumerate(chosen, 1)]
     runners_up = [
         RunnerUp(claims[c.index].text, 1 + len(c.quotes), round(c.score, 4), c.rejected or "", c.why)
         for c in candidates
@@ -198,7 +199,6 @@ def _insight(
     claims: list[Claim],
     vectors: np.ndarray,
     info: dict[int, ClaimInfo],
-    context: DayContext,
     settings: RankSettings,
 ) -> Insight:
     members = [c.index, *c.quotes]
@@ -208,7 +208,6 @@ def _insight(
     story = [
         int(j) for j in np.flatnonzero(vectors @ vectors[c.index] >= settings.cluster_threshold) if j not in members
     ]
-    heard = float(_max_similarity(vectors[[c.index]], context.heard)[0])
     statement = claims[c.index].text
     return Insight(
         rank=rank_no,
@@ -216,7 +215,7 @@ def _insight(
         statement=statement,
         shows=len({claims[m].feed_id for m in members}),
         episodes=len({claims[m].episode_id for m in members}),
-        novelty=round(float(np.clip(1 - heard, 0, 1)), 4),
+        novelty=round(float(np.clip(1 - c.heard, 0, 1)), 4),
         salience=round(c.probability, 4),
         score=round(c.score, 4),
         quotes=quotes,
