@@ -102,6 +102,10 @@ def _print_digest_summary(app: App, report) -> None:
     )
     for i in digest.insights:
         click.echo(f"  {i.rank}. {i.text}  [{i.shows} show{'' if i.shows == 1 else 's'}]")
+    if digest.method_note:
+        click.echo(
+            f"Picked by {'the language model ' if digest.method == 'llm' else 'the ranker: '}{digest.method_note}."
+        )
     delivery = report.delivery
     if delivery is None:
         click.echo("Nothing sent" + (" (dry run)." if report.dry_run else " (no insights today)."))
@@ -206,6 +210,8 @@ def _print_explain(digest) -> None:
         )
         if i.why:
             click.echo(f"      decided by: {why(i.why)}")
+        if i.reason:
+            click.echo(f"      the model's reason: {i.reason}")
     if digest.runners_up:
         click.echo("Runners-up:")
     for r in digest.runners_up:
@@ -354,6 +360,31 @@ def schedule(app: App) -> None:
             click.echo(f"run failed: {exc}", err=True)
 
     serve_forever(app.config, job)
+
+
+@cli.group()
+def llm() -> None:
+    """The optional language model (llm.mode)."""
+
+
+@llm.command("check")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def llm_check(app: App, as_json: bool) -> None:
+    """Call the configured endpoint once: model, context size, latency, and whether it returns valid JSON."""
+    from digest.llm.client import check
+
+    report = check(app.config)
+    if as_json:
+        _emit_json(report)
+    else:
+        context = report["context_tokens"] or f"not reported (llm.context_tokens = {app.config['llm.context_tokens']})"
+        click.echo(f"Endpoint: {report['base_url']}\nModel: {report['model']}\nContext: {context}")
+        click.echo(f"Latency: {report['latency_s']:.2f} s\nValid JSON: {'yes' if report['valid_json'] else 'no'}")
+        if report["error"]:
+            click.echo(f"  {report['error']}", err=True)
+    if not report["valid_json"]:
+        raise SystemExit(1)
 
 
 @cli.group()

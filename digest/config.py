@@ -96,10 +96,33 @@ SETTINGS: list[Setting] = [
         "Days before the digest date whose episodes it ranks (by pubDate, else first seen); older ones are archived.",
         minimum=0,
     ),
-    Setting("llm.enabled", False, "Rewrite each insight with an OpenAI-compatible LLM."),
-    Setting("llm.base_url", "", "Base URL of the OpenAI-compatible API, e.g. http://localhost:8000/v1."),
+    Setting(
+        "llm.mode",
+        "off",
+        "off; rewrite (an OpenAI-compatible model rephrases each ranked pick); select (the model reads every "
+        "episode and picks the day's insights, every quote checked against the transcript; see README).",
+        choices=("off", "rewrite", "select"),
+    ),
+    Setting("llm.base_url", "", "Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1 (Ollama)."),
     Setting("llm.model", "", "Model name sent to the LLM API."),
     Setting("llm.api_key_env", "DIGEST_LLM_API_KEY", "Environment variable that holds the LLM API key."),
+    Setting(
+        "llm.context_tokens",
+        8192,
+        "The model's context window in tokens; transcripts are cut into parts that fit it.",
+        minimum=2048,
+    ),
+    Setting("llm.timeout", 120.0, "Seconds one LLM call may take before the run falls back.", minimum=1),
+    Setting("llm.max_calls", 300, "LLM calls one run may make; past it the run falls back.", minimum=1),
+    Setting(
+        "llm.max_tokens",
+        2_000_000,
+        "Tokens (prompt and answer) one run may use; past it the run falls back.",
+        minimum=1000,
+    ),
+    Setting(
+        "llm.max_seconds", 1800.0, "Seconds all LLM calls of one run may take; past it the run falls back.", minimum=1
+    ),
     Setting("mail.from", "digest@localhost", "From address of the daily email."),
     Setting("mail.subject", "Top 5 podcast insights — {date}", "Subject; {date} is the digest date."),
     Setting("mail.quiet_day_note", False, "Send a short note on days with nothing new."),

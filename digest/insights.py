@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from digest import claims as claim_extraction
 from digest.config import Config
 from digest.embed import Embedder, embed_cached, get_embedder
 from digest.features import EpisodeStats, document_frequencies
+from digest.llm.client import LlmClient, LlmUnavailable
+from digest.llm.rewrite import rewrite
+from digest.llm.select import POINTS_PER_PART, Day, select
 from digest.models import Claim, Digest, Status
 from digest.rank import ClaimInfo, DayContext, RankSettings, rank
 from digest.store import Store, text_hash
@@ -78,11 +82,35 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
             sent,
             heard,
         )
-        digest.insights, digest.runners_up = rank(kept, vectors, info, config.section("rank", RankSettings), context)
-        if config["llm.enabled"] and digest.insights:
-            from digest.llm import rewrite
+        settings = config.section("rank", RankSettings)
 
-            rewrite(config, digest.insights, embedder)
+        def offline(episode_id: int | None = None, top_k: int = settings.top_k) -> tuple[list, list]:
+            """The ranker's picks of the day, or of one episode."""
+            rows = [n for n, c in enumerate(kept) if episode_id in (None, c.episode_id)]
+            subset = [kept[n] for n in rows]
+            return rank(subset, vectors[rows], info, replace(settings, top_k=top_k), context)
+
+        mode = config["llm.mode"]
+        client = LlmClient(config, store) if mode != "off" else None
+        if client is not None and mode == "select":
+            day = Day(
+                window, {e.id: store.segments(e.id) for e in window}, by_episode, kept, vectors, info, context, settings
+            )
+            try:
+                digest.insights, digest.runners_up = select(
+                    client, day, embedder, lambda e: offline(e, POINTS_PER_PART)[0]
+                )
+                digest.method, digest.method_note = "llm", client.model
+            except LlmUnavailable as exc:
+                log.warning("LLM selection unavailable, ranking offline: %s", exc)
+                digest.method_note = f"the language model was unavailable: {exc}"
+        if digest.method == "ranker":
+            digest.insights, digest.runners_up = offline()
+            if client is not None and mode == "rewrite" and digest.insights:
+                rewrite(client, digest.insights, embedder)
+        if client is not None:
+            u = client.usage
+            log.info("LLM: %d calls, %d tokens, %d cached answers, %.1f s", u.calls, u.tokens, u.cached, u.seconds)
         embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
     store.save_digest(digest, [e.id for e in window])
     return digest

@@ -221,4 +221,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE episodes ADD COLUMN duration REAL;
         """,
     ),
+    (
+        "m008_llm_select",
+        """
+        -- Which method picked a digest (ranker or llm) and, when the LLM fell back, why.
+        ALTER TABLE digests ADD COLUMN method TEXT NOT NULL DEFAULT 'ranker';
+        ALTER TABLE digests ADD COLUMN method_note TEXT NOT NULL DEFAULT '';
+        -- The language model's one-line reason for a pick (llm.mode = select).
+        ALTER TABLE insights ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+        -- A quote that is a passage of its claim's transcript rather than the whole statement (llm.mode = select).
+        ALTER TABLE insight_claims ADD COLUMN quote TEXT;
+        ALTER TABLE insight_claims ADD COLUMN quote_start REAL;
+        -- Validated LLM answers by the hash of model, prompt version and request: a rerun costs no call.
+        CREATE TABLE llm_cache (
+            key TEXT PRIMARY KEY,
+            answer TEXT NOT NULL,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        """,
+    ),
 ]

@@ -186,6 +186,7 @@ class Insight:
         claim_ids: The claims quoted, then every other statement of the day that makes the same point.
         show_names: Names of the shows that said it.
         why: The features that moved the score most, with their contributions in log-odds.
+        reason: The language model's one-line reason for the pick (``llm.mode = select``), else empty.
     """
 
     rank: int
@@ -200,6 +201,7 @@ class Insight:
     claim_ids: list[int] = field(default_factory=list)
     show_names: list[str] = field(default_factory=list)
     why: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
 
 
 @dataclass
@@ -223,6 +225,8 @@ class Digest:
         episodes_scanned: Episodes whose claims were considered.
         shows_scanned: Distinct shows among them.
         runners_up: Candidates that lost, with the reason (``--explain``).
+        method: What picked the insights: ``ranker`` (offline) or ``llm`` (``llm.mode = select``).
+        method_note: The model that picked them, or why the run fell back to the ranker.
     """
 
     date: str
@@ -230,6 +234,8 @@ class Digest:
     episodes_scanned: int = 0
     shows_scanned: int = 0
     runners_up: list[RunnerUp] = field(default_factory=list)
+    method: str = "ranker"
+    method_note: str = ""
 
     def to_json(self, explain: bool = False) -> dict:
         """The documented digest JSON (DESIGN.md), plus scores and runners-up when explaining."""
@@ -237,6 +243,8 @@ class Digest:
             "date": self.date,
             "episodes_scanned": self.episodes_scanned,
             "shows_scanned": self.shows_scanned,
+            "method": self.method,
+            "method_note": self.method_note,
             "insights": [
                 {
                     "rank": i.rank,
@@ -253,6 +261,7 @@ class Digest:
                             "salience": round(i.salience, 3),
                             "score": round(i.score, 3),
                             "why": i.why,
+                            "reason": i.reason,
                         }
                         if explain
                         else {}

@@ -18,6 +18,15 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def method(digest: Digest) -> str:
+    """One line on what picked the insights, for the foot of the email and the archive page."""
+    if digest.method == "llm":
+        return (
+            f"Picked by {digest.method_note} from the shows' own words; every quote is checked against its transcript."
+        )
+    return "Picked by the offline ranker" + (f" ({digest.method_note})." if digest.method_note else ".")
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The template environment: autoescaped HTML, strict about undefined names."""
@@ -27,6 +36,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["clock"] = clock
+    env.filters["method"] = method
     return env
 
 

@@ -36,7 +36,7 @@ def test_environment_overrides_config_toml_which_overrides_defaults(home, monkey
     [
         ("[smtp]\nprot = 25\n", {}, "unknown setting 'smtp.prot'"),
         ('[smtp]\nport = "many"\n', {}, "smtp.port expects int, found 'many'"),
-        ("", {"DIGEST_LLM_ENABLED": "perhaps"}, "llm.enabled expects bool"),
+        ("", {"DIGEST_LLM_MODE": "perhaps"}, "llm.mode expects one of off, rewrite, select"),
         ("[smtp\n", {}, "config.toml"),
     ],
 )

@@ -1,14 +1,46 @@
-"""The optional LLM rewrite, against a local server speaking the OpenAI chat API with recorded answers."""
+"""The optional LLM steps against a scripted OpenAI-compatible server on loopback (no model runs in tests).
+
+``llm.mode = select``: map → reduce → select → ground over a real labelled day, and every way the
+server can misbehave, each with an assertion on what reaches the digest: nothing ungrounded, ever.
+``llm.mode = rewrite``: a rephrased pick is kept only when grounded.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import pytest
+from click.testing import CliRunner
+from scripted_llm import KEY_POINTS, ScriptedOpenAIServer, map_from_fixtures
+from test_deliver import follow_eval_day
 
+from digest import pipeline
+from digest.cli import cli
 from digest.config import load
-from digest.llm import messages, rewrite
+from digest.llm.client import LlmClient
+from digest.llm.rewrite import messages, rewrite
 from digest.models import Insight, Quote
+from digest.render import email_parts
+from digest.store import Store
+
+pytestmark = pytest.mark.slow
+DAY = "2026-11-20"
+# The day's VTT cues start every 10 s: line n of an episode starts at 10·n s.
+TRANSCRIPTS = {
+    ep["title"]: [(10.0 * n, line.text) for n, line in enumerate(ep["parsed"])]
+    for ep in __import__("bench.eval_insights", fromlist=["load_day"]).load_day(
+        __import__("pathlib").Path(__file__).parent / "data" / "eval" / "day1.toml"
+    )["episode"]
+}
+
+
+@pytest.fixture
+def llm():
+    server = ScriptedOpenAIServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +48,215 @@ def embedder():
     from digest.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+def select_day(home, llm, embedder, **overrides):
+    """Run ``llm.mode = select`` over day 1 of the labelled corpus; the digest and the store."""
+    follow_eval_day(home)
+    settings = {"llm.mode": "select", "llm.base_url": llm.url, "llm.model": "scripted-model", **overrides}
+    config = load(home, overrides=settings)
+    store = Store(config.db_path)
+    report = pipeline.run(config, store, date=DAY, quiet=True, dry_run=True, embedder=embedder)
+    return report.digest, store, config
+
+
+def assert_grounded(digest) -> None:
+    """Every quote is a passage of its episode's transcript, at the second that passage's line starts."""
+    for insight in digest.insights:
+        assert insight.quotes
+        for q in insight.quotes:
+            lines = TRANSCRIPTS[q.episode]
+            assert any(q.text.lower() in text.lower() and q.start == start for start, text in lines), q
+            assert q.url.endswith(f"#t={int(q.start)}")
+        source = " ".join(q.text for q in insight.quotes).lower()
+        assert set(re.findall(r"\d+", insight.text)) <= set(re.findall(r"\d+", source))
+
+
+def test_select_maps_reduces_selects_and_grounds_a_real_day(home, llm, embedder):
+    digest, store, config = select_day(home, llm, embedder)
+    assert digest.method == "llm" and digest.method_note == "scripted-model"
+    assert_grounded(digest)
+    assert len(digest.insights) == 4  # four stories on this day; never padded to five
+    sodium = next(i for i in digest.insights if "sodium" in i.text)
+    assert sodium.text.startswith("While lithium") and sodium.shows == 2
+    assert sodium.show_names == ["The Grid Report", "Work in Progress"]
+    hybrid = next(i for i in digest.insights if "from home" in i.text)
+    assert hybrid.shows == 3 and len(hybrid.quotes) == 3
+    assert all(i.reason.startswith("Candidate") for i in digest.insights)
+    assert set(llm.tasks()) == {"map", "agree", "select", "write"} and llm.tasks().count("map") == 4
+    stored = store.digest(DAY)
+    assert stored.to_json(explain=True) == digest.to_json(explain=True)
+    html, text = email_parts(stored, subject_line="s", recipient="r@example.com", unsubscribe_url="u", archive_url="a")
+    assert "Picked by scripted-model" in text and "Picked by scripted-model" in html
+    assert "“Teams that work from home two days a week ship just as much code”" in text  # a passage, not the statement
+
+    calls = len(llm.requests)
+    again = pipeline.run(config, store, date=DAY, quiet=True, dry_run=True, embedder=embedder).digest
+    assert len(llm.requests) == calls  # a rerun answers from the cache: no call
+    assert again.to_json(explain=True) == digest.to_json(explain=True)
+
+
+def test_invented_quotes_and_wrong_timestamps_never_reach_the_digest(home, llm, embedder):
+    invented = {
+        "claim": "Grid batteries caught fire in four states last year.",
+        "quotes": [{"text": "grid batteries caught fire in four states last year", "start": "0:20"}],
+    }
+    misplaced = {
+        "claim": "Sodium is cheap because it comes from ordinary salt.",
+        "quotes": [{"text": "Sodium is cheap because it comes from ordinary salt", "start": "1:20"}],
+    }
+
+    def misbehaving_map(request):
+        answer = json.loads(map_from_fixtures(request))
+        if "Grid 40" in request["messages"][1]["content"]:
+            answer["key_points"] = [invented, misplaced, *answer["key_points"]]
+        return json.dumps(answer)
+
+    llm.scripts["map"] = misbehaving_map
+    digest, _, _ = select_day(home, llm, embedder)
+    assert_grounded(digest)
+    everything = json.dumps(digest.to_json())
+    assert "caught fire" not in everything and "ordinary salt" not in everything
+    reasons = {r.statement: r.reason for r in digest.runners_up}
+    assert reasons[invented["claim"]] == "ungrounded: quote not in the transcript"
+    assert reasons[misplaced["claim"]].startswith("ungrounded: timestamp 80 s is not where the transcript has it")
+
+
+def test_numbers_and_names_missing_from_the_quotes_are_dropped(home, llm, embedder):
+    def map_with_an_invented_number(request):
+        answer = json.loads(map_from_fixtures(request))
+        for point in answer["key_points"]:
+            if "plastic" in point["claim"]:
+                point["claim"] = "Researchers found microplastics in 93 percent of bottles tested."
+        return json.dumps(answer)
+
+    llm.scripts["map"] = map_with_an_invented_number
+    llm.scripts["write"] = lambda request: json.dumps(
+        {"insight": "While Nestle denies it, sodium batteries are 70 percent cheaper than lithium ones."}
+        if "Sodium" in request["messages"][1]["content"]
+        else {"insight": ""}
+    )
+    digest, _, _ = select_day(home, llm, embedder)
+    assert_grounded(digest)
+    everything = json.dumps(digest.to_json())
+    assert "Nestle" not in everything and "70 percent" not in everything and "93 percent" not in everything
+    sodium = next(i for i in digest.insights if "odium" in i.text)
+    claims = {p["claim"] for points in KEY_POINTS.values() for p in points}
+    assert sodium.text in claims  # a claim, not the rewrite
+    assert any(r.reason.startswith("ungrounded claim: numbers not in the quotes: 93") for r in digest.runners_up)
+
+
+def test_malformed_json_is_repaired_once_then_the_episode_falls_back_to_extracted_claims(home, llm, embedder):
+    answered: dict[str, int] = {}
+
+    def malformed_map(request):
+        user = request["messages"][-1]["content"]
+        title = re.search(r"^Episode: (.+)$", request["messages"][1]["content"], re.M)[1]
+        answered[title] = answered.get(title, 0) + 1
+        if title.startswith("Field Notes"):
+            return "Sure! Here are the key points: sodium, plastics."  # never JSON
+        if title.startswith("Deep Rest") and "invalid" not in user:
+            return '{"key_points": [{"claim": "missing its quotes"}]}'  # wrong shape, then repaired
+        return map_from_fixtures(request)
+
+    llm.scripts["map"] = malformed_map
+    digest, _, _ = select_day(home, llm, embedder)
+    assert digest.method == "llm"
+    assert answered["Field Notes 203: what is in the water"] == 2 and answered["Deep Rest 11: body clocks"] == 2
+    assert_grounded(digest)
+    repaired = [r for r in llm.requests if r["messages"][-1]["content"].startswith("That answer is invalid")]
+    assert any("$.key_points[0].quotes is missing" in r["messages"][-1]["content"] for r in repaired)
+    assert "Field Notes" in " ".join(n for i in digest.insights for n in i.show_names)  # from its extracted claims
+
+
+@pytest.mark.parametrize(
+    "misbehaviour,note",
+    [
+        ("timeout", "no answer within 1 s"),
+        ("500", "HTTP 500 twice"),
+        ("429", "HTTP 429 twice"),
+        ("down", "cannot reach"),
+        ("budget", "call budget spent (llm.max_calls = 3)"),
+    ],
+)
+def test_a_failing_endpoint_falls_back_to_the_offline_ranking_for_the_rest_of_the_run(
+    home, llm, embedder, misbehaviour, note
+):
+    overrides: dict = {"llm.timeout": 1.0}
+    if misbehaviour == "timeout":
+        llm.delay = 2.0
+    elif misbehaviour in {"500", "429"}:
+        llm.scripts["map"] = lambda request: (int(misbehaviour), '{"error": {"message": "overloaded"}}')
+    elif misbehaviour == "down":
+        overrides["llm.base_url"] = "http://127.0.0.1:9/v1"
+    else:
+        overrides["llm.max_calls"] = 3
+    digest, _, _ = select_day(home, llm, embedder, **overrides)
+    assert digest.method == "ranker" and note in digest.method_note
+    assert digest.insights  # the offline ranking still makes the day
+    calls = {"timeout": 1, "500": 2, "429": 2, "down": 0, "budget": 3}[misbehaviour]
+    assert len(llm.requests) == calls  # once down, no further call this run
+
+
+def test_a_transient_429_is_retried_once(home, llm, embedder):
+    failed: list[int] = []
+
+    def busy_once(request):
+        if not failed:
+            failed.append(429)
+            return 429, '{"error": {"message": "rate limited"}}'
+        return map_from_fixtures(request)
+
+    llm.scripts["map"] = busy_once
+    digest, _, _ = select_day(home, llm, embedder)
+    assert digest.method == "llm" and failed == [429] and len(digest.insights) == 4
+
+
+def test_a_part_too_long_for_the_context_is_halved(home, llm, embedder):
+    def small_context(request):
+        lines = re.findall(r"^\[\d+:\d\d\]", request["messages"][1]["content"], re.M)
+        if len(lines) > 5:
+            return 400, '{"error": {"message": "This model\'s maximum context length is 2048 tokens."}}'
+        return json.dumps(
+            {
+                "key_points": [
+                    p
+                    for p in json.loads(map_from_fixtures(request))["key_points"]
+                    if any(q["start"] in {"0:20", "0:30", 20, 30} for q in p["quotes"])
+                ]
+            }
+        )
+
+    llm.scripts["map"] = small_context
+    digest, _, _ = select_day(home, llm, embedder, **{"llm.context_tokens": 2048})
+    assert digest.method == "llm"
+    assert llm.tasks().count("map") == 4 * 3  # each episode: one refused, then its two halves
+    assert_grounded(digest)
+    assert any("sodium" in i.text for i in digest.insights)
+
+
+def test_the_api_key_comes_from_the_environment_and_never_reaches_the_log(home, llm, embedder, monkeypatch, caplog):
+    monkeypatch.setenv("DIGEST_LLM_API_KEY", "sk-test-secret-123")
+    with caplog.at_level(logging.DEBUG):
+        select_day(home, llm, embedder)
+    assert {h.get("Authorization") for h in llm.headers} == {"Bearer sk-test-secret-123"}
+    assert "sk-test-secret-123" not in caplog.text
+
+
+def test_llm_check_reports_model_context_latency_and_json(home, llm):
+    env = {"DIGEST_LLM_BASE_URL": llm.url, "DIGEST_LLM_MODEL": "scripted-model"}
+    result = CliRunner(env=env).invoke(cli, ["llm", "check"])
+    assert result.exit_code == 0, result.output
+    assert "Model: scripted-model" in result.output and "Context: 8192" in result.output
+    assert "Valid JSON: yes" in result.output and re.search(r"Latency: \d+\.\d\d s", result.output)
+    llm.scripts["check"] = lambda request: "ok!"
+    result = CliRunner(env=env).invoke(cli, ["llm", "check", "--json"])
+    assert result.exit_code == 1 and json.loads(result.output)["valid_json"] is False
+    down = CliRunner(env={**env, "DIGEST_LLM_BASE_URL": "http://127.0.0.1:9/v1"}).invoke(cli, ["llm", "check"])
+    assert down.exit_code != 0 and "cannot reach http://127.0.0.1:9/v1" in down.output
+
+
+# llm.mode = rewrite
 
 
 def insight() -> Insight:
@@ -52,23 +293,6 @@ RECORDED = {
 }
 
 
-def recorded_openai_server(server, answer: str) -> str:
-    """A loopback server that answers /v1/chat/completions with a recorded completion."""
-    body = json.dumps(
-        {
-            "id": "rec-1",
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-        }
-    )
-    server.add("/v1/chat/completions", body.encode(), content_type="application/json")
-    return server.url("/v1")
-
-
-def configured(home, base_url: str):
-    return load(home, overrides={"llm.enabled": True, "llm.base_url": base_url, "llm.model": "recorded"})
-
-
 def test_prompt_holds_only_the_quotes_and_shows():
     chat = messages(insight())
     assert chat[0]["role"] == "system" and "While X, Y" in chat[0]["content"]
@@ -78,18 +302,18 @@ def test_prompt_holds_only_the_quotes_and_shows():
 @pytest.mark.parametrize(
     "case,kept", [("grounded", True), ("invented_number", False), ("invented_name", False), ("off_topic", False)]
 )
-def test_recorded_rewrite_is_kept_only_when_grounded(server, home, embedder, case, kept):
-    config = configured(home, recorded_openai_server(server, RECORDED[case]))
+def test_a_rewrite_is_kept_only_when_grounded(home, llm, embedder, case, kept):
+    llm.scripts["rewrite"] = lambda request: RECORDED[case]
+    config = load(home, overrides={"llm.mode": "rewrite", "llm.base_url": llm.url, "llm.model": "scripted-model"})
     item = insight()
-    rewrite(config, [item], embedder)
+    rewrite(LlmClient(config), [item], embedder)
     assert (item.text == RECORDED[case]) is kept
     assert item.statement.startswith("Heat pumps outsold")
-    sent = json.loads(server.request_bodies[-1])
-    assert sent["model"] == "recorded" and sent["messages"][1]["role"] == "user"
+    assert llm.requests[-1]["model"] == "scripted-model" and llm.requests[-1]["messages"][1]["role"] == "user"
 
 
-def test_unreachable_llm_keeps_the_extract(home, embedder):
-    config = configured(home, "http://127.0.0.1:9/v1")
+def test_an_unreachable_endpoint_keeps_the_extract(home, embedder):
+    config = load(home, overrides={"llm.mode": "rewrite", "llm.base_url": "http://127.0.0.1:9/v1", "llm.model": "m"})
     item = insight()
-    rewrite(config, [item], embedder)
+    rewrite(LlmClient(config), [item], embedder)
     assert item.text == item.statement

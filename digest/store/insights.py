@@ -88,6 +88,15 @@ class Insights(StoreBase):
                 [(h, model, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
             )
 
+    def llm_answer(self, key: str) -> str | None:
+        """A cached, validated LLM answer."""
+        row = self.db.execute("SELECT answer FROM llm_cache WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def save_llm_answer(self, key: str, answer: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO llm_cache (key, answer) VALUES (?, ?)", (key, answer))
+
     # digests
 
     def save_digest(self, digest: Digest, episode_ids: list[int]) -> None:
@@ -95,18 +104,22 @@ class Insights(StoreBase):
         with self.transaction() as db:
             db.execute("DELETE FROM digests WHERE date = ?", (digest.date,))
             db.execute(
-                "INSERT INTO digests (date, episodes_scanned, shows_scanned, runners_up) VALUES (?, ?, ?, ?)",
+                "INSERT INTO digests (date, episodes_scanned, shows_scanned, runners_up, method, method_note) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     digest.date,
                     digest.episodes_scanned,
                     digest.shows_scanned,
                     json.dumps([asdict(r) for r in digest.runners_up]),
+                    digest.method,
+                    digest.method_note,
                 ),
             )
             for i in digest.insights:
                 cur = db.execute(
                     "INSERT INTO insights (date, rank, text, statement, shows, episodes, novelty, salience, score, "
-                    "show_names, why, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
+                    "show_names, why, reason, text_sha256) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, digest_sha256(?))",
                     (
                         digest.date,
                         i.rank,
@@ -119,13 +132,19 @@ class Insights(StoreBase):
                         i.score,
                         json.dumps(i.show_names),
                         json.dumps(i.why),
+                        i.reason,
                         i.text,
                     ),
                 )
-                quote_rank = {q.claim_id: n for n, q in enumerate(i.quotes, 1)}
+                quotes = {q.claim_id: (n, q) for n, q in reversed(list(enumerate(i.quotes, 1)))}
+                rows = []
+                for c in dict.fromkeys(i.claim_ids):
+                    n, q = quotes.get(c, (None, None))
+                    rows.append((cur.lastrowid, c, n, q.text if q else None, q.start if q else None))
                 db.executemany(
-                    "INSERT INTO insight_claims (insight_id, claim_id, quote_rank) VALUES (?, ?, ?)",
-                    [(cur.lastrowid, c, quote_rank.get(c)) for c in i.claim_ids],
+                    "INSERT INTO insight_claims (insight_id, claim_id, quote_rank, quote, quote_start) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rows,
                 )
             marks = ",".join("?" * len(episode_ids))
             if episode_ids:
@@ -134,7 +153,7 @@ class Insights(StoreBase):
     def digest(self, date: str | None = None) -> Digest:
         """A stored digest: of ``date``, or the latest."""
         row = self.db.execute(
-            "SELECT date, episodes_scanned, shows_scanned, runners_up FROM digests "
+            "SELECT date, episodes_scanned, shows_scanned, runners_up, method, method_note FROM digests "
             + ("WHERE date = ?" if date else "ORDER BY date DESC LIMIT 1"),
             (date,) if date else (),
         ).fetchone()
@@ -145,16 +164,20 @@ class Insights(StoreBase):
             episodes_scanned=row[1],
             shows_scanned=row[2],
             runners_up=[RunnerUp(**r) for r in json.loads(row[3])],
+            method=row[4],
+            method_note=row[5],
         )
         for r in self.db.execute(
-            "SELECT id, rank, text, statement, shows, episodes, novelty, salience, score, show_names, why "
+            "SELECT id, rank, text, statement, shows, episodes, novelty, salience, score, show_names, why, reason "
             "FROM insights WHERE date = ? ORDER BY rank",
             (digest.date,),
         ).fetchall():
             insight = Insight(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], show_names=json.loads(r[9]))
             insight.why = json.loads(r[10]) if r[10] else {}
+            insight.reason = r[11]
             for claim_id, quote_rank, text, start, show, title, url in self.db.execute(
-                "SELECT c.id, ic.quote_rank, c.text, c.start, f.title, e.title, e.enclosure_url "
+                "SELECT c.id, ic.quote_rank, COALESCE(ic.quote, c.text), COALESCE(ic.quote_start, c.start), f.title, "
+                "e.title, e.enclosure_url "
                 "FROM insight_claims ic JOIN claims c ON c.id = ic.claim_id JOIN episodes e ON e.id = c.episode_id "
                 "JOIN feeds f ON f.id = e.feed_id WHERE ic.insight_id = ? ORDER BY ic.quote_rank IS NULL, "
                 "ic.quote_rank, c.id",
