@@ -16,6 +16,10 @@ is the archive of the next. Reported per day:
 * **stale**: picks that repeat an earlier day's top pick the editor marked stale;
 * **support**: of the picks claiming two or more shows, how many the judged list says truly agree;
 * **seconds**: wall time of ``digest run`` for the day.
+
+With ``--llm-url URL --llm-model NAME`` the same days run with ``llm.mode = select`` against that
+OpenAI-compatible endpoint (the key, if any, from ``DIGEST_LLM_API_KEY``), and the table says which
+method made each day (``ranker`` when the run fell back).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class DayResult:
     verdicts: list[str | None] = field(default_factory=list)
     support_claims: int = 0
     support_right: int = 0
+    method: str = "ranker"
 
 
 def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
@@ -76,14 +81,14 @@ def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
     return paths
 
 
-def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM) -> list[DayResult]:
+def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, llm: dict[str, str]) -> list[DayResult]:
     results = []
     earlier: dict[str, real_days.GoldItem] = {}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         (base / "media").mkdir()
         (base / "feeds").mkdir()
-        env = {**os.environ, "DIGEST_HOME": str(base / "home"), "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, **llm, "DIGEST_HOME": str(base / "home"), "HF_HUB_OFFLINE": "1"}
         digest = [sys.executable, "-m", "digest"]
         for n, day in enumerate(days):
             for path in write_feeds(days[: n + 1], base / "media", base / "feeds"):
@@ -97,11 +102,13 @@ def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM) 
                 check=True,
             )
             seconds = time.perf_counter() - started
-            picks = json.loads(out.stdout)["digest"]["insights"]
+            made = json.loads(out.stdout)["digest"]
+            picks = made["insights"]
             texts = [[i["statement"], *(q["text"] for q in i["quotes"])] for i in picks]
             vectors = embedder.embed([i["statement"] for i in picks])
             top = embedder.embed([item.headline for item in day.top])
             result = DayResult(day.date, real_days.score(day, texts, vectors, top, earlier), seconds, picks)
+            result.method = made["method"]
             for p in picks:
                 verdict = judged.get(p["statement"], {})
                 result.verdicts.append(verdict.get("verdict"))
@@ -119,13 +126,22 @@ def main() -> None:
     parser.add_argument(
         "--unjudged", type=Path, help="write the picks not yet in judged_picks.json here, as entries to judge"
     )
+    parser.add_argument("--llm-url", help="run with llm.mode = select against this OpenAI-compatible endpoint")
+    parser.add_argument("--llm-model", help="the model name to send with --llm-url")
     args = parser.parse_args()
+    if bool(args.llm_url) != bool(args.llm_model):
+        parser.error("--llm-url and --llm-model go together")
+    llm = (
+        {"DIGEST_LLM_MODE": "select", "DIGEST_LLM_BASE_URL": args.llm_url, "DIGEST_LLM_MODEL": args.llm_model}
+        if args.llm_url
+        else {}
+    )
     judged = {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
     days = real_days.load(args.split)
     results: list[DayResult] = []
     embedder = NumpyMiniLM()
     for period in dict.fromkeys(d.period for d in days):
-        results += run_period([d for d in days if d.period == period], judged, embedder)
+        results += run_period([d for d in days if d.period == period], judged, embedder, llm)
     print(f"{args.split}: editor's picks matched per day (runners-up in brackets), filler, stale, support, seconds")
     for r in results:
         filler = sum(v in FILLER for v in r.verdicts)
@@ -133,7 +149,7 @@ def main() -> None:
         print(
             f"  {r.date}: matched {r.score.matched}/5 (+{r.score.runner_up})  filler {filler}"
             + (f" ({unjudged} unjudged)" if unjudged else "")
-            + f"  stale {r.score.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s"
+            + f"  stale {r.score.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s  ({r.method})"
         )
         for p, v in zip(r.picks, r.verdicts):
             print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
