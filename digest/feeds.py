@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import codecs
+import email.utils
+import hashlib
 import html
 import logging
 import re
@@ -12,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -152,7 +155,8 @@ def _enclosure(entry: feedparser.FeedParserDict) -> tuple[str | None, str | None
 
 
 def _title(title: str | None, enclosure_url: str | None) -> str:
-    """The item's title on one line; without one, the audio file's name, as podcast apps show it."""
+    """The item's title on one line (``itunes:title`` before ``<title>``, as Apple Podcasts shows it);
+    without one, the audio file's name, as podcast apps show it."""
     if text := " ".join((title or "").split()):
         return text
     stem = urlsplit(enclosure_url or "").path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -182,11 +186,34 @@ def _resolve(base: str, href: str) -> str:
 
 
 def _published(entry: feedparser.FeedParserDict) -> str | None:
-    """The item's date as ISO 8601 UTC; a date written as epoch seconds too (feedparser misreads those)."""
+    """The item's date as ISO 8601 UTC; a date written as epoch seconds too (feedparser misreads those),
+    and the broken RFC 822 dates podcast apps still read (:func:`_recover_date`)."""
     raw = str(entry.get("published") or entry.get("updated") or "").strip()
     if raw.isdigit() and 9 <= len(raw) <= 11:
         return datetime.fromtimestamp(int(raw), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _iso(entry.get("published_parsed") or entry.get("updated_parsed"))
+    return _iso(entry.get("published_parsed") or entry.get("updated_parsed")) or _recover_date(raw)
+
+
+_BROKEN_TIME = re.compile(r"\b(\d{1,2}):(\d{2})(?::(\d{2})\d*)?\b")
+
+
+def _recover_date(raw: str) -> str | None:
+    """An RFC 822 date with an impossible time, as some publishers write it: hour 24 is midnight of the
+    next day ("Tue, 03 Nov 2020 24:28:20 CST"), and extra digits of seconds are dropped ("15:12:352")."""
+    match = _BROKEN_TIME.search(raw)
+    if not match:
+        return None
+    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+    extra = timedelta(days=hour // 24)
+    fixed = raw[: match.start()] + f"{hour % 24:02d}:{minute:02d}:{min(second, 59):02d}" + raw[match.end() :]
+    parts = email.utils.parsedate_tz(fixed)
+    if parts is None or minute > 59:
+        return None
+    try:
+        when = datetime.fromtimestamp(email.utils.mktime_tz(parts), tz=UTC) + extra
+    except (OverflowError, ValueError):
+        return None
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(match: re.Match[str] | None) -> str | None:
@@ -202,6 +229,24 @@ def _decoded(body: bytes, encoding: str | None) -> str:
         return body.decode(encoding or "utf-8", errors="replace")
     except LookupError:
         return body.decode("utf-8", errors="replace")
+
+
+_XML_BASE = re.compile(r"""\bxml:base\s*=\s*["']([^"']+)["']""")
+
+
+def _bases(text: str, url: str, count: int) -> list[str]:
+    """The URL each of ``count`` items' relative links resolve against: the feed's URL, then any ``xml:base``
+    on ``<rss>``, ``<feed>`` or ``<channel>``, then on the item itself (read from the raw XML, which
+    feedparser does not apply to enclosures)."""
+    first = re.search(r"<(?:item|entry)\b", text)
+    root = url
+    for opening in re.finditer(r"<(?:rss|feed|channel)\b([^>]*)>", text[: first.start() if first else len(text)]):
+        if found := _XML_BASE.search(opening.group(1)):
+            root = _resolve(root, html.unescape(found.group(1)))
+    items = re.findall(r"<(?:item|entry)\b([^>]*)>", text)
+    if len(items) != count:  # a document the patterns cannot follow: the channel's base for all
+        return [root] * count
+    return [_resolve(root, html.unescape(m.group(1))) if (m := _XML_BASE.search(a)) else root for a in items]
 
 
 def raw_transcript_links(text: str) -> dict[str, list[TranscriptLink]]:
@@ -237,8 +282,36 @@ def raw_transcript_links(text: str) -> dict[str, list[TranscriptLink]]:
     return found
 
 
+# What feedparser falls back to for a document that is not UTF-8 and declares nothing; detection adds nothing.
+_WESTERN = {"cp1252", "windows-1252", "latin_1", "iso-8859-1", "iso8859_15", "ascii", "utf_8"}
+
+
+def _undeclared_encoding(body: bytes, headers: dict[str, str]) -> bytes | None:
+    """A document in a legacy encoding that neither its XML declaration nor HTTP names (Shift_JIS, say),
+    re-encoded as UTF-8; ``None`` when the document is UTF-8 or says what it is."""
+    if body.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
+        return None  # UTF-8 with a BOM, or UTF-16/32: feedparser reads those itself
+    try:
+        body.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    declaration = re.match(rb"\s*<\?xml[^>]*\?>", body)
+    if "charset=" in content_type.lower() or (declaration and b"encoding" in declaration.group(0)):
+        return None
+    import charset_normalizer
+
+    guess = charset_normalizer.from_bytes(body[:200_000]).best()
+    if guess is None or guess.encoding.lower() in _WESTERN:
+        return None
+    rest = body[declaration.end() :] if declaration else body
+    return b'<?xml version="1.0" encoding="utf-8"?>' + rest.decode(guess.encoding, errors="replace").encode()
+
+
 def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed document; raises :class:`FeedError` when nothing can be recovered."""
+    body = _undeclared_encoding(body, headers or {}) or body
     parsed = feedparser.parse(body, response_headers={"content-location": url, **(headers or {})})
     valid_but_empty = bool(parsed.get("version"))  # an RSS or Atom document, even a sloppy one
     if not parsed.entries and not parsed.feed.get("title") and not valid_but_empty:
@@ -253,14 +326,14 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
     guids = (_text(m) for m in re.finditer(r"<guid\b[^>]*>(.*?)</guid>", text, re.DOTALL))
     as_written = {_resolve(url, g): g for g in guids if g}
     episodes = []
-    for entry in parsed.entries:
+    for entry, base in zip(parsed.entries, _bases(text, url, len(parsed.entries))):
         raw_enclosure, enclosure_type = _enclosure(entry)
-        enclosure_url = _resolve(url, raw_enclosure) if raw_enclosure else None
+        enclosure_url = _resolve(base, raw_enclosure) if raw_enclosure else None
         guid = as_written.get(entry.get("id") or "", entry.get("id")) or None
         ep = Episode(
             id=0,
             feed_id=feed_id,
-            title=_title(entry.get("title"), enclosure_url),
+            title=_title(html.unescape(entry.get("itunes_title") or "") or entry.get("title"), enclosure_url),
             guid=guid,
             published=_published(entry),
             enclosure_url=enclosure_url,
@@ -272,7 +345,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
         if not ep.transcripts and (pt := entry.get("podcast_transcript")):
             ep.transcripts = [TranscriptLink(pt["url"], pt.get("type", "text/plain"))]
         for t in ep.transcripts:
-            t.url = _resolve(url, t.url)
+            t.url = _resolve(base, t.url)
         if enclosure_url or ep.transcripts:
             episodes.append(ep)
     new_url = (parsed.feed.get("itunes_new-feed-url") or "").strip() or None
@@ -291,8 +364,10 @@ class PollResult:
 
 def _download(
     http: httpx.Client, feed: Feed, first_poll: bool, config: Config
-) -> tuple[net.FeedResponse, ParsedFeed | None]:
-    """Fetch and parse one feed; whatever goes wrong comes out as a :class:`FeedError` for this feed alone."""
+) -> tuple[net.FeedResponse, ParsedFeed | None, str | None]:
+    """Fetch and parse one feed, with the body's hash; ``None`` for the parse when the server says the feed is
+    not modified, or sends the very body parsed last time. Whatever goes wrong comes out as a
+    :class:`FeedError` for this feed alone."""
     try:
         response = net.get_feed(
             http,
@@ -304,8 +379,11 @@ def _download(
             deadline=config["feeds.deadline"],
         )
         if response.not_modified:
-            return response, None
-        return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers)
+            return response, None, None
+        body_hash = hashlib.sha256(response.body).hexdigest()
+        if not first_poll and body_hash == feed.body_sha256 and not response.moved_to:
+            return response, None, body_hash
+        return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers), body_hash
     except FeedError:
         raise
     except httpx.TimeoutException:
@@ -333,17 +411,18 @@ def store_episodes(store: Store, feed: Feed, parsed: ParsedFeed, take: int | Non
     keyed = [(ep, identity_keys(ep)) for ep in episodes]
     counts = Counter(k for _, keys in keyed for k in keys if k.startswith(("title:", "guid:")))
     new = []
-    for i, (ep, keys) in enumerate(keyed):
-        ep.feed_id = feed.id
-        url = next((k for k in keys if k.startswith("url:")), "")
-        keys = [
-            f"{k}|{url}" if k.startswith("guid:") and counts[k] > 1 else k
-            for k in keys
-            if not k.startswith("title:") or counts[k] == 1
-        ]
-        status = Status.NEW if take is None or i < take else Status.SKIPPED
-        if (episode_id := store.ingest(ep, keys, status)) and status is Status.NEW:
-            new.append(episode_id)
+    with store.transaction():  # one commit for the whole document, and nothing of it on a crash
+        for i, (ep, keys) in enumerate(keyed):
+            ep.feed_id = feed.id
+            url = next((k for k in keys if k.startswith("url:")), "")
+            keys = [
+                f"{k}|{url}" if k.startswith("guid:") and counts[k] > 1 else k
+                for k in keys
+                if not k.startswith("title:") or counts[k] == 1
+            ]
+            status = Status.NEW if take is None or i < take else Status.SKIPPED
+            if (episode_id := store.ingest(ep, keys, status)) and status is Status.NEW:
+                new.append(episode_id)
     return new
 
 
@@ -365,7 +444,7 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
         for feed in feeds:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
-                response, parsed = futures[feed.id].result()
+                response, parsed, body_hash = futures[feed.id].result()
             except FeedError as exc:
                 log.warning("feed %s failed: %s", feed.url, exc)
                 store.record_poll(feed.id, polled_at=now, error=str(exc))
@@ -373,6 +452,7 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 continue
             if parsed is None:
                 store.record_poll(feed.id, polled_at=now, etag=response.etag, modified=response.modified)
+                log.info("feed %s not modified", feed.url)
                 results.append(PollResult(feed, not_modified=True))
                 continue
             try:
@@ -389,6 +469,7 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 etag=response.etag,
                 modified=response.modified,
                 new_url=parsed.new_feed_url or response.moved_to,
+                body_sha256=body_hash,
             )
             results.append(PollResult(store.feed(feed.id), new_episodes=new))
     return results

@@ -240,4 +240,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m009_feed_body_hash",
+        """
+        -- The SHA-256 of the last feed document parsed: an unchanged document from a server without
+        -- ETag or Last-Modified is not parsed or stored again.
+        ALTER TABLE feeds ADD COLUMN body_sha256 TEXT;
+        """,
+    ),
 ]

@@ -60,6 +60,7 @@ class Feed:
         modified: The last ``Last-Modified`` seen, for conditional GET.
         last_polled: ISO timestamp of the last poll attempt.
         last_error: The last poll's error, or ``None`` when it succeeded.
+        body_sha256: The SHA-256 of the last document parsed; the same body again is not parsed.
     """
 
     id: int
@@ -69,6 +70,7 @@ class Feed:
     modified: str | None = None
     last_polled: str | None = None
     last_error: str | None = None
+    body_sha256: str | None = None
 
 
 @dataclass

@@ -1,5 +1,8 @@
-"""podcastparser's fixture feeds (tests/data/peers, ISC licence, see its README.md) as a conformance table:
-per fixture, the episodes and their title, GUID, enclosure, date and duration against the peer's expected output.
+"""The peers' fixture feeds (tests/data/peers, see its README.md) as conformance tables.
+
+podcastparser's (ISC): per fixture, the episodes and their title, GUID, enclosure, date and duration against
+the peer's expected output. partytime's (MIT) come without expected output, so each is checked against the
+document itself: every item with audio is one episode, no two merged, with the document's title, GUID and audio.
 
 Deliberate differences, and why:
 
@@ -14,16 +17,19 @@ Deliberate differences, and why:
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from digest.feeds import parse_feed
+from digest.feeds import parse_feed, store_episodes
 from digest.rss import PODCAST_NAMESPACE
 
 PEERS = Path(__file__).resolve().parent / "data" / "peers" / "podcastparser"
+PARTYTIME = PEERS.parent / "partytime"
 FIELDS = ("title", "guid", "enclosure", "published", "duration")
 
 
@@ -95,3 +101,98 @@ def test_a_utf16_feed_keeps_every_transcript_link():
     [ep] = parsed.episodes
     assert parsed.title == "Ünïcode" and ep.title == "Épisode" and ep.guid == "e1"
     assert [t.type for t in ep.transcripts] == ["application/json", "text/vtt"]  # both, best first
+
+
+def document_items(text: str) -> list[dict[str, str]]:
+    """Each ``<item>`` with audio, read from the raw XML (two real partytime feeds are not well-formed XML)."""
+    found = []
+    for item in re.findall(r"<item\b.*?</item>", text, re.DOTALL):
+        audio = re.search(r'<enclosure\b[^>]*\burl\s*=\s*["\']([^"\']+)', item)
+        if not audio:
+            continue
+
+        def tag(name: str) -> str:
+            m = re.search(rf"<{name}\b[^>]*>(.*?)</{name}>", item, re.DOTALL)
+            value = re.sub(r"^<!\[CDATA\[(.*)\]\]>$", r"\1", m.group(1).strip(), flags=re.DOTALL) if m else ""
+            return " ".join(html.unescape(value).split())
+
+        found.append({"title": tag("itunes:title") or tag("title"), "guid": tag("guid"), "url": audio.group(1)})
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(PARTYTIME.rglob("*.xml")), ids=lambda p: p.name)
+def test_partytime_fixtures_give_one_episode_per_item_with_the_documents_fields(path, store):
+    text = path.read_text(encoding="utf-8")
+    expected = document_items(text)
+    url = f"https://feeds.example.com/{path.name}"
+    parsed = parse_feed(path.read_bytes(), 1, url)
+    assert len(parsed.episodes) == len(expected)
+    for ours, theirs in zip(parsed.episodes, expected):
+        assert ours.title == theirs["title"]
+        assert (ours.guid or "") == theirs["guid"]
+        assert ours.enclosure_url == html.unescape(theirs["url"]).strip()
+    feed, _ = store.add_feed(url)
+    assert len(store_episodes(store, feed, parsed)) == len(expected)  # none merged, none lost
+
+
+def test_partytime_suite_is_vendored_whole():
+    assert len(list(PARTYTIME.rglob("*.xml"))) == 19
+
+
+def test_an_undeclared_shift_jis_feed_is_read_as_japanese():
+    document = (
+        '<?xml version="1.0"?>\n<rss version="2.0"><channel><title>ニュースの時間</title>'
+        "<item><title>第12回：半導体の話</title><guid>jp-12</guid>"
+        '<enclosure url="https://cdn.example.com/jp12.mp3" type="audio/mpeg"/></item>'
+        "<item><title>第11回：電池の話です。リチウムとナトリウム</title><guid>jp-11</guid>"
+        '<enclosure url="https://cdn.example.com/jp11.mp3" type="audio/mpeg"/></item></channel></rss>'
+    )
+    parsed = parse_feed(document.encode("shift_jis"), 1, "https://feeds.example.com/jp.xml")
+    assert parsed.title == "ニュースの時間"
+    assert [e.title for e in parsed.episodes] == ["第12回：半導体の話", "第11回：電池の話です。リチウムとナトリウム"]
+
+
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("Tue, 03 Nov 2020 24:28:20 CST", "2020-11-04T06:28:20Z"),  # hour 24: midnight of the next day
+        ("Mon, 02 Mar 2015 15:12:352 +0000", "2015-03-02T15:12:35Z"),  # a digit too many in the seconds
+        ("Fri, 27 Nov 2026 06:00:00 GMT", "2026-11-27T06:00:00Z"),
+        ("sometime last week", None),
+    ],
+)
+def test_broken_dates_are_recovered_as_podcast_apps_read_them(written, expected):
+    body = (
+        f"<rss><channel><title>T</title><item><title>E</title><guid>g</guid><pubDate>{written}</pubDate>"
+        '<enclosure url="https://cdn.example.com/e.mp3" type="audio/mpeg"/></item></channel></rss>'
+    ).encode()
+    [ep] = parse_feed(body, 1, "https://feeds.example.com/feed.xml").episodes
+    assert ep.published == expected
+
+
+def test_itunes_title_is_the_title_shown_and_line_breaks_go():
+    body = (
+        '<rss xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>T</title>'
+        "<item><title>S2 E10 -\n  Inside the episode</title><itunes:title>Inside the episode</itunes:title>"
+        '<guid>g1</guid><enclosure url="https://cdn.example.com/1.mp3" type="audio/mpeg"/></item>'
+        "<item><title>Plain\n title</title><guid>g2</guid>"
+        '<enclosure url="https://cdn.example.com/2.mp3" type="audio/mpeg"/></item></channel></rss>'
+    ).encode()
+    assert [e.title for e in parse_feed(body, 1, "https://feeds.example.com/f.xml").episodes] == [
+        "Inside the episode",
+        "Plain title",
+    ]
+
+
+def test_relative_links_resolve_against_xml_base_of_the_channel_and_the_item():
+    body = (
+        f'<rss xmlns:podcast="{PODCAST_NAMESPACE}"><channel xml:base="https://media.example.org/shows/">'
+        '<title>T</title><item><title>E</title><guid>e</guid><enclosure url="audio/e.mp3" type="audio/mpeg"/>'
+        '<podcast:transcript url="t/e.srt" type="application/x-subrip"/></item>'
+        '<item xml:base="/x/"><title>F</title><guid>f</guid><enclosure url="f.mp3" type="audio/mpeg"/></item>'
+        "</channel></rss>"
+    ).encode()
+    e, f = parse_feed(body, 1, "https://feeds.example.com/pod/feed.xml").episodes
+    assert e.enclosure_url == "https://media.example.org/shows/audio/e.mp3"
+    assert e.transcripts[0].url == "https://media.example.org/shows/t/e.srt"
+    assert f.enclosure_url == "https://media.example.org/x/f.mp3"

@@ -210,3 +210,35 @@ def test_bad_feed_urls_and_missing_feeds_are_usage_errors(home):
     out = runner.invoke(cli, ["feeds", "remove", "42"])
     assert out.exit_code == 1 and "no feed '42'" in out.output
     assert runner.invoke(cli, ["feeds", "frobnicate"]).exit_code == 2
+
+
+def test_an_unchanged_feed_from_a_server_without_validators_is_not_parsed_again(server, store, config):
+    url = server.add("/feed.xml", rss("Show", items(3)), content_type="application/rss+xml", etag=False)
+    store.add_feed(url)
+    assert len(poll(store, config)[0].new_episodes) == 3
+    again = poll(store, config)[0]
+    assert again.not_modified and again.error is None  # same body hash: nothing parsed or stored
+    server.add("/feed.xml", rss("Show", items(4)), content_type="application/rss+xml", etag=False)
+    grown = poll(store, config)[0]
+    assert not grown.not_modified and len(grown.new_episodes) == 1
+
+
+def test_a_crash_while_storing_a_feed_stores_none_of_it_and_the_next_poll_takes_it_all(
+    server, store, config, monkeypatch
+):
+    url = server.add("/feed.xml", rss("Show", items(3)), content_type="application/rss+xml", etag=False)
+    store.add_feed(url)
+    real_ingest = type(store).ingest
+    calls = []
+
+    def ingest_that_dies_on_the_third(self, episode, keys, status=Status.NEW):
+        calls.append(episode.guid)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_ingest(self, episode, keys, status)
+
+    monkeypatch.setattr(type(store), "ingest", ingest_that_dies_on_the_third)
+    failed = poll(store, config)[0]
+    assert "disk full" in failed.error and store.feed_episodes(1) == []
+    monkeypatch.setattr(type(store), "ingest", real_ingest)
+    assert len(poll(store, config)[0].new_episodes) == 3  # the body hash was not kept: parsed again

@@ -21,7 +21,8 @@ class Catalog(StoreBase):
     def feed(self, ref: str | int) -> Feed:
         """A feed by id or URL."""
         row = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds WHERE id = ? OR url = ?",
+            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256 FROM feeds "
+            "WHERE id = ? OR url = ?",
             (ref if str(ref).isdigit() else -1, str(ref)),
         ).fetchone()
         if row is None:
@@ -29,7 +30,9 @@ class Catalog(StoreBase):
         return Feed(*row)
 
     def feeds(self) -> list[Feed]:
-        rows = self.db.execute("SELECT id, url, title, etag, modified, last_polled, last_error FROM feeds ORDER BY id")
+        rows = self.db.execute(
+            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256 FROM feeds ORDER BY id"
+        )
         return [Feed(*r) for r in rows]
 
     def remove_feed(self, ref: str | int) -> Feed:
@@ -48,8 +51,10 @@ class Catalog(StoreBase):
         etag: str | None = None,
         modified: str | None = None,
         new_url: str | None = None,
+        body_sha256: str | None = None,
     ) -> None:
-        """Store a poll's outcome. On error the validators are kept as they were."""
+        """Store a poll's outcome. On error the validators are kept as they were, and so is the
+        body hash when none is given (a 304)."""
         with self.transaction() as db:
             if error is not None:
                 db.execute(
@@ -59,8 +64,8 @@ class Catalog(StoreBase):
                 return
             db.execute(
                 "UPDATE feeds SET last_polled = ?, last_error = NULL, title = COALESCE(?, title), "
-                "etag = ?, modified = ? WHERE id = ?",
-                (polled_at, title, etag, modified, feed_id),
+                "etag = ?, modified = ?, body_sha256 = COALESCE(?, body_sha256) WHERE id = ?",
+                (polled_at, title, etag, modified, body_sha256, feed_id),
             )
             if new_url:
                 clash = db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
