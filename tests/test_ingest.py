@@ -11,6 +11,7 @@ import sys
 import time
 import tracemalloc
 import wave
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -266,8 +267,7 @@ def test_bundled_model_exported_to_pytorch_gives_the_same_words(home, whisper):
 
 
 @pytest.mark.slow
-def test_batched_cpu_path_gives_the_same_words_as_the_sequential_path_when_greedy():
-    # Greedy on both sides: with beam 5 the batched pipeline drops words on some files (README, Batching).
+def test_batched_cpu_path_gives_the_same_words_as_one_clip_at_a_time():
     whisper = FasterWhisper(batch_size=1, beam_size=1)
     batched = FasterWhisper(batch_size=8, beam_size=1)
     for name in (
@@ -281,3 +281,68 @@ def test_batched_cpu_path_gives_the_same_words_as_the_sequential_path_when_greed
         together = list(batched.transcribe_file(AUDIO / name))
         assert words(" ".join(s.text for s in together)) == words(sequential), name
         assert all(0 <= s.start <= s.end for s in together)
+
+
+@pytest.mark.slow
+def test_words_and_times_agree_with_the_library_default_on_real_recordings():
+    """The default path against ``WhisperModel.transcribe`` with its defaults: as accurate, and every word it
+    shares with the library within a second of the library's time for it (quote links depend on it)."""
+    import difflib
+
+    ours = FasterWhisper()  # the defaults: 8 clips a batch, beam 5
+    for name in ("whisper_jfk.flac", "ds_new-home-in-the-stars-16k.wav", "joinly_OSR_us_000_0034_8k.wav"):
+        audio = np.concatenate(list(decode_chunks(AUDIO / name, 600)))
+        library, _ = ours.model.transcribe(audio, language="en", vad_filter=True, word_timestamps=True)
+        theirs = [(w.word.strip(" ,.?!").lower(), w.start) for s in library for w in s.words]
+        segments = list(ours.transcribe(audio))
+        mine = ours.last_words
+        assert words(" ".join(s.text for s in segments)) == words(" ".join(w.text for w in mine))
+        matcher = difflib.SequenceMatcher(
+            a=[w.text.strip(" ,.?!").lower() for w in mine], b=[t for t, _ in theirs], autojunk=False
+        )
+        shifts = [
+            abs(mine[b.a + k].start - theirs[b.b + k][1]) for b in matcher.get_matching_blocks() for k in range(b.size)
+        ]
+        assert len(shifts) >= 0.9 * len(theirs), name
+        assert np.percentile(shifts, 95) <= 0.5, name
+        library_time = {
+            mine[b.a + k].start: theirs[b.b + k][1] for b in matcher.get_matching_blocks() for k in range(b.size)
+        }
+        starts = [abs(s.start - library_time[s.start]) for s in segments if s.start in library_time]
+        assert starts and max(starts) <= 1.0, name  # where quote links point
+    assert (
+        wer(
+            JFK,
+            " ".join(
+                s.text for s in ours.transcribe(np.concatenate(list(decode_chunks(AUDIO / "whisper_jfk.flac", 600))))
+            ),
+        )
+        <= 0.05
+    )
+
+
+class DroppingPipeline:
+    """The real batched pipeline, minus the words of one stretch: what tiny.en does when it ends a window early."""
+
+    def __init__(self, real, start: float, end: float):
+        self.real, self.start, self.end = real, start, end
+
+    def transcribe(self, audio, **options):
+        segments, info = self.real.transcribe(audio, **options)
+        kept = [replace(s, words=[w for w in s.words if not self.start <= w.start < self.end]) for s in segments]
+        return kept, info
+
+
+@pytest.mark.slow
+def test_speech_the_decoder_dropped_is_decoded_again():
+    audio = np.concatenate(list(decode_chunks(AUDIO / "whisper_jfk.flac", 600)))
+    ours = FasterWhisper()
+    whole = list(ours.transcribe(audio))
+    assert ours.redecoded == []  # nothing dropped on a clean recording
+    said = [w.text.strip(" ,.").lower() for w in ours.last_words]
+    first_ask = said.index("ask")  # "ask not what your country can do for you"
+    start, end = ours.last_words[first_ask].start, ours.last_words[said.index("you", first_ask)].end
+    ours.pipeline = DroppingPipeline(ours.pipeline, start, end)
+    again = list(ours.transcribe(audio))
+    assert len(ours.redecoded) == 1 and ours.redecoded[0][0] <= start + 0.5 and ours.redecoded[0][1] >= end - 0.5
+    assert words(" ".join(s.text for s in again)) == words(" ".join(s.text for s in whole))

@@ -111,7 +111,7 @@ def document_items(text: str) -> list[dict[str, str]]:
         if not audio:
             continue
 
-        def tag(name: str) -> str:
+        def tag(name: str, item: str = item) -> str:
             m = re.search(rf"<{name}\b[^>]*>(.*?)</{name}>", item, re.DOTALL)
             value = re.sub(r"^<!\[CDATA\[(.*)\]\]>$", r"\1", m.group(1).strip(), flags=re.DOTALL) if m else ""
             return " ".join(html.unescape(value).split())
@@ -172,12 +172,12 @@ def test_broken_dates_are_recovered_as_podcast_apps_read_them(written, expected)
 
 def test_itunes_title_is_the_title_shown_and_line_breaks_go():
     body = (
-        '<rss xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>T</title>'
-        "<item><title>S2 E10 -\n  Inside the episode</title><itunes:title>Inside the episode</itunes:title>"
-        '<guid>g1</guid><enclosure url="https://cdn.example.com/1.mp3" type="audio/mpeg"/></item>'
-        "<item><title>Plain\n title</title><guid>g2</guid>"
-        '<enclosure url="https://cdn.example.com/2.mp3" type="audio/mpeg"/></item></channel></rss>'
-    ).encode()
+        b'<rss xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>T</title>'
+        b"<item><title>S2 E10 -\n  Inside the episode</title><itunes:title>Inside the episode</itunes:title>"
+        b'<guid>g1</guid><enclosure url="https://cdn.example.com/1.mp3" type="audio/mpeg"/></item>'
+        b"<item><title>Plain\n title</title><guid>g2</guid>"
+        b'<enclosure url="https://cdn.example.com/2.mp3" type="audio/mpeg"/></item></channel></rss>'
+    )
     assert [e.title for e in parse_feed(body, 1, "https://feeds.example.com/f.xml").episodes] == [
         "Inside the episode",
         "Plain title",

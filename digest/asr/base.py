@@ -17,6 +17,7 @@ from digest.errors import TranscriptionError, unknown_name
 from digest.models import Segment
 
 BUNDLED_MODEL = "tiny.en"
+DECODING = 2  # bumped when a backend's way of decoding changes, so cached transcripts are redone
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class AsrSettings:
     compute_type: str = "auto"
     chunk_seconds: float = 600
     language: str | None = "en"
-    batch_size: int = 1
+    batch_size: int = 0
     beam_size: int = 5
 
     @classmethod
@@ -42,7 +43,7 @@ class AsrSettings:
         """Everything that changes a transcript: a cached one is reused only when all of it matches."""
         return (
             f"{self.backend}:{self.model or BUNDLED_MODEL}|lang={self.language or 'auto'}"
-            f"|compute={self.compute_type}|batch={self.batch_size}|beam={self.beam_size}"
+            f"|compute={self.compute_type}|batch={self.batch_size}|beam={self.beam_size}|decoding={DECODING}"
         )
 
 
@@ -54,16 +55,18 @@ class Transcriber(ABC):
         device: ``auto``, ``cpu`` or ``cuda``; ``auto`` is cuda when the backend sees a GPU.
         compute_type: ``auto`` or a precision the backend knows (float16, int8, ...).
         language: Spoken language; None lets Whisper detect it.
-        batch_size: Pieces of audio decoded per forward pass; 1 decodes them one after the other.
+        batch_size: Pieces of audio decoded per forward pass; 0 is the backend's own default.
         beam_size: Beam search width; 1 is greedy (faster, less accurate).
 
     Attributes:
         name: Registry name of the backend.
         model_id: Identifies backend and model.
+        default_batch_size: ``batch_size`` when the setting is 0.
         batches_files: True where :meth:`transcribe_files` decodes windows of several files together.
     """
 
     name: ClassVar[str]
+    default_batch_size: ClassVar[int] = 1
     batches_files: bool = False
 
     def __init__(
@@ -72,13 +75,13 @@ class Transcriber(ABC):
         device: str = "auto",
         compute_type: str = "auto",
         language: str | None = "en",
-        batch_size: int = 1,
+        batch_size: int = 0,
         beam_size: int = 5,
     ):
         self.device = device if device != "auto" else ("cuda" if self.cuda_available() else "cpu")
         self.compute_type = compute_type
         self.language = language
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.default_batch_size
         self.beam_size = beam_size
         self.model_id = f"{self.name}:{Path(model).name if model else BUNDLED_MODEL}"
         self.load(model)
