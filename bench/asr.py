@@ -33,29 +33,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-TRANSCRIPTS = ROOT / "bench" / "data" / "evalsets" / "real-dev" / "transcripts"
-VOICES = ("en-us", "en-gb")
-
-
-def conversation(episode: str, minutes: float, work: Path) -> tuple[np.ndarray, str]:
-    """Audio of the episode's first turns, spoken turn by turn in alternating voices, and the text read."""
-    from speech import synthesize
-
-    from digest.asr.audio import SAMPLE_RATE, decode_chunks
-    from digest.demo.markdown_cues import turns
-
-    voice_of: dict[str, str] = {}
-    parts, texts, total = [], [], 0
-    for n, turn in enumerate(turns((TRANSCRIPTS / f"{episode}.md").read_text(encoding="utf-8"))):
-        voice = voice_of.setdefault(turn.speaker, VOICES[len(voice_of) % len(VOICES)])
-        wav = synthesize(turn.text, work / f"turn{n}.wav", voice=voice, speed=165)
-        clip = np.concatenate(list(decode_chunks(wav, 600)))
-        parts += [clip, np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
-        texts.append(turn.text)
-        total += len(clip) + SAMPLE_RATE // 2
-        if total >= minutes * 60 * SAMPLE_RATE:
-            break
-    return np.concatenate(parts), " ".join(texts)
 
 
 def time_shifts(ours: list, theirs: list) -> np.ndarray:
@@ -81,6 +58,7 @@ def main() -> None:
 
     from faster_whisper import BatchedInferencePipeline, WhisperModel
     from metrics import wer
+    from speech import VOICES, conversation
 
     from digest.asr.faster_whisper import FasterWhisper, bundled_asr_model
 

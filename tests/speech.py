@@ -16,6 +16,10 @@ from xml.sax.saxutils import escape
 import av
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent
+TRANSCRIPTS = ROOT / "bench" / "data" / "evalsets" / "real-dev" / "transcripts"  # CC BY-SA 4.0, see its README
+VOICES = ("en-us", "en-gb")
+
 
 def have_espeak() -> bool:
     return shutil.which("espeak-ng") is not None
@@ -64,6 +68,25 @@ def silence(dest: Path, seconds: float, rate: int = 16000) -> Path:
         w.setframerate(rate)
         w.writeframes(np.zeros(int(seconds * rate), dtype=np.int16).tobytes())
     return dest
+
+
+def conversation(episode: str, minutes: float, work: Path) -> tuple[np.ndarray, str]:
+    """Audio of the episode's first turns, spoken turn by turn in alternating voices, and the text read."""
+    from digest.asr.audio import SAMPLE_RATE, decode_chunks
+    from digest.demo.markdown_cues import turns
+
+    voice_of: dict[str, str] = {}
+    parts, texts, total = [], [], 0
+    for n, turn in enumerate(turns((TRANSCRIPTS / f"{episode}.md").read_text(encoding="utf-8"))):
+        voice = voice_of.setdefault(turn.speaker, VOICES[len(voice_of) % len(VOICES)])
+        wav = synthesize(turn.text, work / f"turn{n}.wav", voice=voice, speed=165)
+        clip = np.concatenate(list(decode_chunks(wav, 600)))
+        parts += [clip, np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
+        texts.append(turn.text)
+        total += len(clip) + SAMPLE_RATE // 2
+        if total >= minutes * 60 * SAMPLE_RATE:
+            break
+    return np.concatenate(parts), " ".join(texts)
 
 
 if __name__ == "__main__":

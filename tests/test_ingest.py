@@ -346,3 +346,28 @@ def test_speech_the_decoder_dropped_is_decoded_again():
     again = list(ours.transcribe(audio))
     assert len(ours.redecoded) == 1 and ours.redecoded[0][0] <= start + 0.5 and ours.redecoded[0][1] >= end - 0.5
     assert words(" ".join(s.text for s in again)) == words(" ".join(s.text for s in whole))
+
+
+@pytest.mark.slow
+def test_a_conversation_where_timed_decoding_drops_sentences_loses_none(tmp_path):
+    """80 s of a real podcast conversation (real-dev friends-40, read by espeak-ng in two voices) where decoding
+    with timestamp tokens, digest's earlier default, ends its windows early and drops whole sentences."""
+    from speech import conversation
+
+    from digest.asr.faster_whisper import Word, speech_regions, uncovered
+
+    audio, _ = conversation("friends-40", 10.7, tmp_path)
+    clip = audio[560 * 16000 : 640 * 16000]
+    ours = FasterWhisper()
+    kept = list(ours.transcribe(clip))
+    timed, _ = ours.pipeline.transcribe(
+        clip, language="en", batch_size=8, beam_size=5, chunk_length=25, without_timestamps=False
+    )
+    regions = speech_regions(clip)
+    dropped = uncovered(regions, [Word(s.start, s.end, s.text) for s in timed], 2.0)
+    assert sum(end - start for start, end in dropped) > 10  # whole sentences lost that way
+    assert uncovered(regions, ours.last_words, 2.0) == []  # none lost here
+    for start, end in dropped:
+        heard = [w for w in ours.last_words if start <= w.start < end]
+        assert len(heard) >= 2 * (end - start), (start, end)  # speech at two words a second or more
+    assert "rich data types" in " ".join(s.text for s in kept)

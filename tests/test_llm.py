@@ -14,7 +14,7 @@ import re
 import pytest
 from click.testing import CliRunner
 from scripted_llm import KEY_POINTS, ScriptedOpenAIServer, map_from_fixtures
-from test_deliver import follow_eval_day
+from test_deliver import eval_insights, follow_eval_day
 
 from digest import pipeline
 from digest.cli import cli
@@ -30,9 +30,7 @@ DAY = "2026-11-20"
 # The day's VTT cues start every 10 s: line n of an episode starts at 10·n s.
 TRANSCRIPTS = {
     ep["title"]: [(10.0 * n, line.text) for n, line in enumerate(ep["parsed"])]
-    for ep in __import__("bench.eval_insights", fromlist=["load_day"]).load_day(
-        __import__("pathlib").Path(__file__).parent / "data" / "eval" / "day1.toml"
-    )["episode"]
+    for ep in eval_insights.load_day(eval_insights.EVAL / "day1.toml")["episode"]
 }
 
 
