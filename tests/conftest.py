@@ -92,13 +92,14 @@ class FeedServer:
                 self._send(route.status, body, route.content_type, headers)
 
             def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+                # Logged before the response goes out: a client may act on it before this thread runs again.
+                server.log.append(("GET", self.path, status, len(body)))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                server.log.append(("GET", self.path, status, len(body)))
                 trickle = (server.routes.get(self.path) or Route()).trickle
                 try:
                     if trickle:
