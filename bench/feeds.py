@@ -3,7 +3,8 @@
 Compares digest's parse with the bare ``feedparser.parse`` of the same document in the same run, then
 times the first poll (parse and store every item), a re-poll of the unchanged document from a server
 that sends no ETag (digest compares the body's hash and skips the parse), and a re-poll with one new
-item, all through ``feeds.poll`` over a real HTTP server on loopback.
+item (only items whose raw XML is new are parsed), all through ``feeds.poll`` over a real HTTP server on
+loopback.
 
     python bench/feeds.py [--items 50000]
 """

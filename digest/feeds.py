@@ -352,6 +352,42 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
     return ParsedFeed(parsed.feed.get("title"), new_url if new_url != url else None, episodes)
 
 
+_ITEM = re.compile(rb"<(item|entry)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_RAW_GUID = re.compile(rb"<(?:guid|id)\b[^>]*>(.*?)</(?:guid|id)\s*>", re.DOTALL | re.IGNORECASE)
+
+
+def unseen_items(body: bytes, seen: bytes | None) -> tuple[bytes | None, bytes]:
+    """The document with the items parsed at an earlier poll cut out, and an 8-byte hash of every item's raw XML.
+
+    A big feed with a few new items then costs a parse of those few. The document is parsed whole
+    (``None``) on a first poll, when it cannot be cut safely (UTF-16, no items), or when a new item
+    has no GUID or shares its GUID with another item: telling those apart needs the whole document.
+    """
+    items = list(_ITEM.finditer(body))
+    digests = [hashlib.blake2b(m.group(0), digest_size=8).digest() for m in items]
+    if not seen or not items or b"\x00" in body[:4]:
+        return None, b"".join(digests)
+    known = {seen[i : i + 8] for i in range(0, len(seen), 8)}
+    fresh = [m for m, d in zip(items, digests) if d not in known]
+    guids = Counter(g.strip() for g in _RAW_GUID.findall(body))
+    for m in fresh:
+        guid = _RAW_GUID.search(m.group(0))
+        if guid is None or guids[guid.group(1).strip()] > 1:
+            return None, b"".join(digests)
+    reduced = body[: items[0].start()] + b"".join(m.group(0) for m in fresh) + body[items[-1].end() :]
+    return reduced, b"".join(digests)
+
+
+@dataclass
+class Fetched:
+    """One feed's download: the response, the parse (``None`` when not modified), and the hashes to keep."""
+
+    response: net.FeedResponse
+    parsed: ParsedFeed | None
+    body_sha256: str | None = None
+    item_hashes: bytes | None = None
+
+
 @dataclass
 class PollResult:
     """One feed's poll: new episode ids, or the error that stopped it."""
@@ -362,12 +398,10 @@ class PollResult:
     error: str | None = None
 
 
-def _download(
-    http: httpx.Client, feed: Feed, first_poll: bool, config: Config
-) -> tuple[net.FeedResponse, ParsedFeed | None, str | None]:
-    """Fetch and parse one feed, with the body's hash; ``None`` for the parse when the server says the feed is
-    not modified, or sends the very body parsed last time. Whatever goes wrong comes out as a
-    :class:`FeedError` for this feed alone."""
+def _download(http: httpx.Client, feed: Feed, first_poll: bool, config: Config) -> Fetched:
+    """Fetch and parse one feed: ``None`` for the parse when the server says the feed is not modified, or
+    sends the very body parsed last time; only the items not seen before otherwise (:func:`unseen_items`).
+    Whatever goes wrong comes out as a :class:`FeedError` for this feed alone."""
     try:
         response = net.get_feed(
             http,
@@ -379,11 +413,15 @@ def _download(
             deadline=config["feeds.deadline"],
         )
         if response.not_modified:
-            return response, None, None
+            return Fetched(response, None)
         body_hash = hashlib.sha256(response.body).hexdigest()
         if not first_poll and body_hash == feed.body_sha256 and not response.moved_to:
-            return response, None, body_hash
-        return response, parse_feed(response.body, feed.id, response.moved_to or feed.url, response.headers), body_hash
+            return Fetched(response, None, body_hash)
+        reduced, item_hashes = unseen_items(response.body, None if first_poll else feed.item_hashes)
+        url = response.moved_to or feed.url
+        return Fetched(
+            response, parse_feed(reduced or response.body, feed.id, url, response.headers), body_hash, item_hashes
+        )
     except FeedError:
         raise
     except httpx.TimeoutException:
@@ -444,12 +482,13 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
         for feed in feeds:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
-                response, parsed, body_hash = futures[feed.id].result()
+                fetched = futures[feed.id].result()
             except FeedError as exc:
                 log.warning("feed %s failed: %s", feed.url, exc)
                 store.record_poll(feed.id, polled_at=now, error=str(exc))
                 results.append(PollResult(feed, error=str(exc)))
                 continue
+            response, parsed = fetched.response, fetched.parsed
             if parsed is None:
                 store.record_poll(feed.id, polled_at=now, etag=response.etag, modified=response.modified)
                 log.info("feed %s not modified", feed.url)
@@ -469,7 +508,8 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 etag=response.etag,
                 modified=response.modified,
                 new_url=parsed.new_feed_url or response.moved_to,
-                body_sha256=body_hash,
+                body_sha256=fetched.body_sha256,
+                item_hashes=fetched.item_hashes,
             )
             results.append(PollResult(store.feed(feed.id), new_episodes=new))
     return results

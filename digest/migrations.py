@@ -241,11 +241,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "m009_feed_body_hash",
+        "m009_feed_hashes",
         """
         -- The SHA-256 of the last feed document parsed: an unchanged document from a server without
         -- ETag or Last-Modified is not parsed or stored again.
         ALTER TABLE feeds ADD COLUMN body_sha256 TEXT;
+        -- An 8-byte hash of each item's raw XML at the last poll: only items not seen before are parsed.
+        ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
         """,
     ),
 ]

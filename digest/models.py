@@ -61,6 +61,7 @@ class Feed:
         last_polled: ISO timestamp of the last poll attempt.
         last_error: The last poll's error, or ``None`` when it succeeded.
         body_sha256: The SHA-256 of the last document parsed; the same body again is not parsed.
+        item_hashes: 8-byte hashes of the raw XML of each item of the last document parsed.
     """
 
     id: int
@@ -71,6 +72,7 @@ class Feed:
     last_polled: str | None = None
     last_error: str | None = None
     body_sha256: str | None = None
+    item_hashes: bytes | None = None
 
 
 @dataclass

@@ -242,3 +242,26 @@ def test_a_crash_while_storing_a_feed_stores_none_of_it_and_the_next_poll_takes_
     assert "disk full" in failed.error and store.feed_episodes(1) == []
     monkeypatch.setattr(type(store), "ingest", real_ingest)
     assert len(poll(store, config)[0].new_episodes) == 3  # the body hash was not kept: parsed again
+
+
+def test_a_grown_feed_parses_only_its_new_items_and_still_sees_edits_and_duplicate_guids(server, store, config):
+    from digest.feeds import unseen_items
+
+    feed = items(3)
+    body = rss("Show", feed)
+    _, seen = unseen_items(body, None)
+    grown = rss("Show", [*feed, *items(5)[3:]])
+    reduced, _ = unseen_items(grown, seen)
+    assert reduced.count(b"<item>") == 2 and b"<title>Show</title>" in reduced and b"ep-3" in reduced
+
+    url = server.add("/feed.xml", body, content_type="application/rss+xml", etag=False)
+    store.add_feed(url)
+    assert len(poll(store, config)[0].new_episodes) == 3
+    server.add("/feed.xml", grown, content_type="application/rss+xml", etag=False)
+    assert len(poll(store, config)[0].new_episodes) == 2
+    feed[0]["url"] = "http://cdn.test/ep-0-remastered.mp3"  # an edited item is parsed again and updated
+    clash = {**items(6)[5], "guid": "ep-1", "url": "http://cdn.test/other.mp3"}  # a GUID used twice
+    server.add("/feed.xml", rss("Show", [*feed, *items(5)[3:], clash]), content_type="application/rss+xml", etag=False)
+    assert len(poll(store, config)[0].new_episodes) == 1  # the clash is a new episode, not a merge
+    urls = sorted(e.enclosure_url for e in store.feed_episodes(1))
+    assert "http://cdn.test/ep-0-remastered.mp3" in urls and len(urls) == 6

@@ -21,7 +21,7 @@ class Catalog(StoreBase):
     def feed(self, ref: str | int) -> Feed:
         """A feed by id or URL."""
         row = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256 FROM feeds "
+            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256, item_hashes FROM feeds "
             "WHERE id = ? OR url = ?",
             (ref if str(ref).isdigit() else -1, str(ref)),
         ).fetchone()
@@ -31,7 +31,8 @@ class Catalog(StoreBase):
 
     def feeds(self) -> list[Feed]:
         rows = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256 FROM feeds ORDER BY id"
+            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256, item_hashes FROM feeds "
+            "ORDER BY id"
         )
         return [Feed(*r) for r in rows]
 
@@ -52,9 +53,10 @@ class Catalog(StoreBase):
         modified: str | None = None,
         new_url: str | None = None,
         body_sha256: str | None = None,
+        item_hashes: bytes | None = None,
     ) -> None:
-        """Store a poll's outcome. On error the validators are kept as they were, and so is the
-        body hash when none is given (a 304)."""
+        """Store a poll's outcome. On error the validators are kept as they were, and so are the
+        body and item hashes when none are given (a 304)."""
         with self.transaction() as db:
             if error is not None:
                 db.execute(
@@ -64,8 +66,9 @@ class Catalog(StoreBase):
                 return
             db.execute(
                 "UPDATE feeds SET last_polled = ?, last_error = NULL, title = COALESCE(?, title), "
-                "etag = ?, modified = ?, body_sha256 = COALESCE(?, body_sha256) WHERE id = ?",
-                (polled_at, title, etag, modified, body_sha256, feed_id),
+                "etag = ?, modified = ?, body_sha256 = COALESCE(?, body_sha256), "
+                "item_hashes = COALESCE(?, item_hashes) WHERE id = ?",
+                (polled_at, title, etag, modified, body_sha256, item_hashes, feed_id),
             )
             if new_url:
                 clash = db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
