@@ -145,6 +145,7 @@ SETTINGS: list[Setting] = [
     Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),
 ]
 _BY_NAME = {s.name: s for s in SETTINGS}
+RENAMED = {"llm.enabled": 'set llm.mode = "rewrite" (or "select"; see README)'}  # old name → what to write now
 
 
 def default_home() -> Path:
@@ -257,6 +258,8 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
                 raise ConfigError(f"{config_file}: expected a [table], found key {table!r}")
             for key, value in keys.items():
                 name = f"{table}.{key}"
+                if name in RENAMED:
+                    raise ConfigError(f"{config_file}: {name} was replaced: {RENAMED[name]}")
                 if name not in _BY_NAME:
                     raise ConfigError(f"{config_file}: unknown setting {name!r}; see `digest config`")
                 values[name] = _coerce(_BY_NAME[name], value, str(config_file))

@@ -73,3 +73,9 @@ def test_python_m_digest_and_help_work_without_loading_models():
         cwd=ROOT,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_renamed_setting_says_what_replaced_it(home):
+    (home / "config.toml").write_text("[llm]\nenabled = true\n")
+    with pytest.raises(ConfigError, match=r'llm.enabled was replaced: set llm.mode = "rewrite"'):
+        load(home)
