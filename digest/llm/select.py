@@ -298,7 +298,11 @@ def _ground(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight
         c.rejected = f"ungrounded: {reason}"
         log.warning("pick dropped, %s: %r", reason, text)
         return None
-    quote_ids = [q.claim_id for q in c.quotes]
+    first: dict[int, Quote] = {}
+    for q in c.quotes:
+        first.setdefault(q.claim_id, q)  # one quote per stored statement
+    quotes = list(first.values())
+    quote_ids = [q.claim_id for q in quotes]
     story = (
         [
             day.kept[int(j)].id
@@ -317,7 +321,7 @@ def _ground(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight
         novelty=c.novelty,
         salience=0.0,
         score=0.0,
-        quotes=c.quotes,
+        quotes=quotes,
         claim_ids=quote_ids + story,
         show_names=c.shows,
         reason=c.reason,
