@@ -312,7 +312,13 @@ def _undeclared_encoding(body: bytes, headers: dict[str, str]) -> bytes | None:
 def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed document; raises :class:`FeedError` when nothing can be recovered."""
     body = _undeclared_encoding(body, headers or {}) or body
-    parsed = feedparser.parse(body, response_headers={"content-location": url, **(headers or {})})
+    # Descriptions are never shown, so their HTML is neither sanitised nor has its links resolved.
+    parsed = feedparser.parse(
+        body,
+        response_headers={"content-location": url, **(headers or {})},
+        resolve_relative_uris=False,
+        sanitize_html=False,
+    )
     valid_but_empty = bool(parsed.get("version"))  # an RSS or Atom document, even a sloppy one
     if not parsed.entries and not parsed.feed.get("title") and not valid_but_empty:
         cause = parsed.get("bozo_exception")
