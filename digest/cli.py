@@ -383,6 +383,12 @@ def llm_check(app: App, as_json: bool) -> None:
         click.echo(f"Latency: {report['latency_s']:.2f} s\nValid JSON: {'yes' if report['valid_json'] else 'no'}")
         if report["error"]:
             click.echo(f"  {report['error']}", err=True)
+        if report["context_tokens"] and report["context_tokens"] < app.config["llm.context_tokens"]:
+            click.echo(
+                f"  llm.context_tokens ({app.config['llm.context_tokens']}) is more than the model's context; "
+                f"set it to {report['context_tokens']} or transcripts will be cut too long",
+                err=True,
+            )
     if not report["valid_json"]:
         raise SystemExit(1)
 

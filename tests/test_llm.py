@@ -247,6 +247,8 @@ def test_llm_check_reports_model_context_latency_and_json(home, llm):
     assert result.exit_code == 0, result.output
     assert "Model: scripted-model" in result.output and "Context: 8192" in result.output
     assert "Valid JSON: yes" in result.output and re.search(r"Latency: \d+\.\d\d s", result.output)
+    small = CliRunner(env={**env, "DIGEST_LLM_CONTEXT_TOKENS": "32768"}).invoke(cli, ["llm", "check"])
+    assert "llm.context_tokens (32768) is more than the model's context; set it to 8192" in small.output
     llm.scripts["check"] = lambda request: "ok!"
     result = CliRunner(env=env).invoke(cli, ["llm", "check", "--json"])
     assert result.exit_code == 1 and json.loads(result.output)["valid_json"] is False
