@@ -24,8 +24,11 @@ def test_wheel_installed_outside_the_repo_finds_templates_prompts_and_demo(tmp_p
         capture_output=True,
     )
     probe = (
-        "import digest, digest.render as r, digest.llm as l, digest.demo as d\n"
+        "import digest, digest.render as r, digest.demo as d\n"
+        "from digest.llm.prompting import prompt, schema\n"
         "from digest.models import Digest\n"
+        "assert all(schema(t)['type'] == 'object' for t in ('map', 'agree', 'write', 'select', 'check'))\n"
+        "assert prompt('check')[0]['content'].startswith('Task: check')\n"
         f"assert digest.__file__.startswith({str(target)!r}), digest.__file__\n"
         "print(len(r.environment().list_templates()), len(d.shows()))\n"
         "html, text = r.email_parts(Digest('2026-11-20'), subject_line='s', recipient='a@b.c', unsubscribe_url='u',"
