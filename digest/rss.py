@@ -7,7 +7,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from xml.sax.saxutils import escape, quoteattr
 
-PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"  # an identifier in feeds, never fetched
+PODCAST_NAMESPACE = "https://podcastindex.org/namespace/1.0"  # identifiers in feeds, never fetched
+ITUNES_NAMESPACE = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 
 
 @dataclass

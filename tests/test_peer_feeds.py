@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from digest.feeds import parse_feed, store_episodes
-from digest.rss import PODCAST_NAMESPACE
+from digest.rss import ITUNES_NAMESPACE, PODCAST_NAMESPACE
 
 PEERS = Path(__file__).resolve().parent / "data" / "peers" / "podcastparser"
 PARTYTIME = PEERS.parent / "partytime"
@@ -172,12 +172,12 @@ def test_broken_dates_are_recovered_as_podcast_apps_read_them(written, expected)
 
 def test_itunes_title_is_the_title_shown_and_line_breaks_go():
     body = (
-        b'<rss xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>T</title>'
-        b"<item><title>S2 E10 -\n  Inside the episode</title><itunes:title>Inside the episode</itunes:title>"
-        b'<guid>g1</guid><enclosure url="https://cdn.example.com/1.mp3" type="audio/mpeg"/></item>'
-        b"<item><title>Plain\n title</title><guid>g2</guid>"
-        b'<enclosure url="https://cdn.example.com/2.mp3" type="audio/mpeg"/></item></channel></rss>'
-    )
+        f'<rss xmlns:itunes="{ITUNES_NAMESPACE}"><channel><title>T</title>'
+        "<item><title>S2 E10 -\n  Inside the episode</title><itunes:title>Inside the episode</itunes:title>"
+        '<guid>g1</guid><enclosure url="https://cdn.example.com/1.mp3" type="audio/mpeg"/></item>'
+        "<item><title>Plain\n title</title><guid>g2</guid>"
+        '<enclosure url="https://cdn.example.com/2.mp3" type="audio/mpeg"/></item></channel></rss>'
+    ).encode()
     assert [e.title for e in parse_feed(body, 1, "https://feeds.example.com/f.xml").episodes] == [
         "Inside the episode",
         "Plain title",
