@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import feedparser  # noqa: E402
+from conftest import serve_on_loopback  # noqa: E402
 
 from digest import feeds  # noqa: E402
 from digest.config import load  # noqa: E402
@@ -73,8 +73,7 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd = serve_on_loopback(Handler)
     url = f"http://127.0.0.1:{httpd.server_address[1]}/feed.xml"
     size = len(served["body"]) / 1e6
 

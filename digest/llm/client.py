@@ -16,13 +16,16 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from digest.config import Config
 from digest.errors import DigestError
 from digest.prompts import VERSION as PROMPT_VERSION
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4  # for budgets when the server reports no usage; English BPE averages about 4
@@ -55,7 +58,7 @@ class Usage:
 class LlmClient:
     """Chat completions under the run's budgets; see the module docstring."""
 
-    def __init__(self, config: Config, store: Any = None):
+    def __init__(self, config: Config, store: Store | None = None):
         self.config = config
         self.store = store
         self.url = config["llm.base_url"].rstrip("/")
@@ -86,46 +89,46 @@ class LlmClient:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-        for attempt in (1, 2):
-            left = self._deadline - time.monotonic()
-            if left <= 0:
-                raise self._unavailable(f"time budget spent (llm.max_seconds = {c['llm.max_seconds']:g})")
-            self.usage.calls += 1
-            started = time.monotonic()
-            try:
-                response = httpx.post(
-                    self.url + "/chat/completions",
-                    json=body,
-                    headers=self._headers(),
-                    timeout=min(c["llm.timeout"], left),
-                )
-            except httpx.TimeoutException:
-                raise self._unavailable(f"no answer within {min(c['llm.timeout'], left):.0f} s") from None
-            except httpx.HTTPError as exc:
-                raise self._unavailable(f"cannot reach {self.url}: {exc}") from None
-            finally:
-                self.usage.seconds += time.monotonic() - started
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt == 1:
-                    wait = _retry_after(response.headers.get("Retry-After"))
-                    log.info("LLM answered %d; retrying once in %.1f s", response.status_code, wait)
-                    time.sleep(wait)
-                    continue
+        response = self._post(body)
+        if _busy(response):
+            wait = _retry_after(response.headers.get("Retry-After"))
+            log.info("LLM answered %d; retrying once in %.1f s", response.status_code, wait)
+            time.sleep(wait)
+            response = self._post(body)
+            if _busy(response):
                 raise self._unavailable(f"HTTP {response.status_code} twice: {response.text[:200]}")
-            if response.status_code == 400 and _CONTEXT_ERROR.search(response.text):
-                raise ContextTooLong(response.text[:200])
-            if response.status_code >= 400:
-                raise self._unavailable(f"HTTP {response.status_code}: {response.text[:200]}")
-            try:
-                data = response.json()
-                text = str(data["choices"][0]["message"]["content"] or "")
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise self._unavailable(f"not an OpenAI chat completion: {response.text[:200]}") from None
-            reported = (data.get("usage") or {}).get("total_tokens")
-            estimate = (sum(len(m["content"]) for m in messages) + len(text)) // CHARS_PER_TOKEN
-            self.usage.tokens += int(reported) if isinstance(reported, int) else estimate
-            return text
-        raise AssertionError("unreachable")
+        if response.status_code == 400 and _CONTEXT_ERROR.search(response.text):
+            raise ContextTooLong(response.text[:200])
+        if response.status_code >= 400:
+            raise self._unavailable(f"HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            data = response.json()
+            text = str(data["choices"][0]["message"]["content"] or "")
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise self._unavailable(f"not an OpenAI chat completion: {response.text[:200]}") from None
+        reported = (data.get("usage") or {}).get("total_tokens")
+        estimate = (sum(len(m["content"]) for m in messages) + len(text)) // CHARS_PER_TOKEN
+        self.usage.tokens += int(reported) if isinstance(reported, int) else estimate
+        return text
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """One request within the time budget; the endpoint is unavailable if it cannot be reached in time."""
+        c = self.config
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise self._unavailable(f"time budget spent (llm.max_seconds = {c['llm.max_seconds']:g})")
+        self.usage.calls += 1
+        started = time.monotonic()
+        try:
+            return httpx.post(
+                self.url + "/chat/completions", json=body, headers=self._headers(), timeout=min(c["llm.timeout"], left)
+            )
+        except httpx.TimeoutException:
+            raise self._unavailable(f"no answer within {min(c['llm.timeout'], left):.0f} s") from None
+        except httpx.HTTPError as exc:
+            raise self._unavailable(f"cannot reach {self.url}: {exc}") from None
+        finally:
+            self.usage.seconds += time.monotonic() - started
 
     def chat_json(self, messages: list[dict[str, str]], schema: dict, *, max_tokens: int = 1024) -> Any:
         """A JSON answer that matches ``schema``, from the cache or the model.
@@ -154,6 +157,11 @@ class LlmClient:
         if self.store is not None:
             self.store.save_llm_answer(key, json.dumps(value))
         return value
+
+
+def _busy(response: httpx.Response) -> bool:
+    """A 429 or 5xx: worth one retry."""
+    return response.status_code == 429 or response.status_code >= 500
 
 
 def _retry_after(header: str | None) -> float:

@@ -127,15 +127,15 @@ def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint
     lines = [f"[{clock(s.start)}] {s.speaker + ': ' if s.speaker else ''}{' '.join(s.text.split())}" for s in segments]
     budget = max(2000, (client.config["llm.context_tokens"] - ANSWER_TOKENS - PROMPT_TOKENS) * CHARS_PER_TOKEN)
     parts = _cut(lines, budget)
+    where = day.info[ep.id]
     found, lost = [], []
     queue = list(enumerate(parts, 1))
     while queue:
         n, part = queue.pop(0)
-        info = day.info[ep.id]
         messages = prompt(
             "map",
-            show=info.show,
-            episode=info.episode,
+            show=where.show,
+            episode=where.episode,
             part=n,
             parts=len(parts),
             transcript="\n".join(part),
@@ -156,7 +156,6 @@ def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint
                 passage, why = transcript.locate(q["text"], seconds(q["start"]))
                 claim_id = _statement_at(day.statements.get(ep.id, []), passage.start) if passage else None
                 if passage and claim_id:
-                    where = day.info[ep.id]
                     url = audio_link(where.audio_url, passage.start)
                     quotes.append(Quote(passage.text, where.show, where.episode, passage.start, url, claim_id))
             if quotes:
