@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from digest.asr.audio import SAMPLE_RATE
 from digest.asr.base import Transcriber
 from digest.asr.faster_whisper import bundled_asr_model
 from digest.config import Config
@@ -67,10 +68,12 @@ class OpenAIWhisper(Transcriber):
             condition_on_previous_text=False,
             verbose=None,
         )
+        length = len(audio) / SAMPLE_RATE  # a timestamp past the audio's end is clamped, as the batched decoder does
         for s in result["segments"]:
             if s.get("no_speech_prob", 0.0) > 0.6 and s.get("avg_logprob", 0.0) < -1.0:
                 continue
-            yield Segment(float(s["start"]), float(s["end"]), s["text"])
+            start = min(float(s["start"]), length)
+            yield Segment(start, max(start, min(float(s["end"]), length)), s["text"])
 
     def transcribe_files(
         self, paths: list[Path], chunk_seconds: float = 600

@@ -60,12 +60,10 @@ def segments_from_tokens(tokens: Iterable[int], tokenizer, offset: float, length
     text: list[int] = []
     for token in tokens:
         if token >= tokenizer.timestamp_begin:
-            stamp = (token - tokenizer.timestamp_begin) * TIME_STEP
+            stamp = min((token - tokenizer.timestamp_begin) * TIME_STEP, length)  # never past the window's audio
             if text and start is not None:
                 found.append(
-                    Segment(
-                        round(offset + start, 2), round(offset + min(stamp, length), 2), tokenizer.decode(text).strip()
-                    )
+                    Segment(round(offset + start, 2), round(offset + stamp, 2), tokenizer.decode(text).strip())
                 )
                 text = []
             start = stamp
