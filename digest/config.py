@@ -90,6 +90,12 @@ SETTINGS: list[Setting] = [
     Setting("rank.diversity", 0.7, "MMR trade-off: 1 is pure score, 0 is pure diversity."),
     Setting("rank.min_score", 0.05, "Quality bar: the ranker's probability below which nothing is picked."),
     Setting("rank.min_words", 12, "Words a statement needs to be picked: shorter ones rarely stand alone.", minimum=1),
+    Setting(
+        "rank.max_quotes",
+        4,
+        "Quotes per insight, at most: its statement, one per agreeing show, then the best statements of its passage.",
+        minimum=1,
+    ),
     Setting("rank.support_boost", 0.5, "Log-odds added to a statement's score per other show that agrees with it."),
     Setting(
         "rank.lookback_days",

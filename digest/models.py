@@ -186,7 +186,8 @@ class Insight:
         novelty: 1 minus the similarity to what was heard on earlier days (0..1).
         salience: The ranker's probability that an editor would pick the statement (0..1).
         score: The ranker's log-odds.
-        quotes: The statement and the agreeing statements of other shows, one per show.
+        quotes: The statement, the agreeing statements of other shows (one per show), then supporting
+            statements of the statement's own passage.
         claim_ids: The claims quoted, then every other statement of the day that makes the same point.
         show_names: Names of the shows that said it.
         why: The features that moved the score most, with their contributions in log-odds.

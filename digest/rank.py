@@ -1,9 +1,14 @@
 """Pick the day's top novel insights: score statements with the learned ranker, keep one per story, and
-back each pick with the statements of other shows that agree with it.
+back each pick with the statements of other shows that agree with it and the best statements of its own
+passage.
 
 Support is a boost, not a gate: how many shows make the same point is one of the ranker's features, so
 a strong point made by one show can still be picked. "Said on N shows" counts only shows with a statement
 that *agrees* with the pick (cosine ≥ ``agreement``), never shows that merely share the topic.
+
+A pick is the headline of a passage: the few minutes of conversation around it. Its quotes are the pick,
+the agreeing statements of other shows, then (up to ``max_quotes``) the best-scored statements of that
+passage that stay on its topic, so a reader sees the point as the show developed it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ NEAR = 0.8  # cosine above which two statements may be one script read on severa
 COPY = 0.6  # ...and the share of character 5-grams they must share to be one (speech recognition garbles words)
 POOL = 300  # best-scored statements the selection looks at
 MAX_RUNNERS_UP = 20
-MAX_QUOTES = 4
+PASSAGE = 8  # kept statements either side of a pick, in its episode, that belong to its passage...
+TOPIC = 0.3  # ...when their cosine similarity with the pick is at least this
 
 
 @dataclass
@@ -46,6 +52,7 @@ class RankSettings:
     min_score: float = 0.05
     support_boost: float = 0.5
     min_words: int = 12
+    max_quotes: int = 4
 
 
 @dataclass
@@ -66,7 +73,8 @@ class _Candidate:
     why: dict[str, float]
     heard: float  # highest similarity to anything heard on earlier days
     rejected: str | None = None
-    quotes: list[int] = field(default_factory=list)
+    quotes: list[int] = field(default_factory=list)  # agreeing statements of other shows
+    passage: list[int] = field(default_factory=list)  # supporting statements of its own passage
 
 
 def rank(
@@ -119,6 +127,9 @@ def rank(
         candidates.append(c)
 
     chosen = _select(candidates, claims, vectors, settings)
+    for c in chosen:
+        room = settings.max_quotes - 1 - len(c.quotes)
+        c.passage = _passage(c.index, claims, vectors, scores, context.sent, settings)[: max(room, 0)]
     insights = [_insight(n, c, claims, vectors, info, settings) for n, c in enumerate(chosen, 1)]
     runners_up = [
         RunnerUp(claims[c.index].text, 1 + len(c.quotes), round(c.score, 4), c.rejected or "", c.why)
@@ -164,6 +175,30 @@ def _agreeing(i: int, claims: list[Claim], vectors: np.ndarray, threshold: float
     return sorted(best.values(), key=lambda j: (-sims[j], j))
 
 
+def _passage(
+    i: int,
+    claims: list[Claim],
+    vectors: np.ndarray,
+    scores: np.ndarray,
+    sent: np.ndarray | None,
+    settings: RankSettings,
+) -> list[int]:
+    """The statements of pick ``i``'s passage that support it, best-scored first: within ``PASSAGE`` kept
+    statements of it in its episode, on its topic (cosine ≥ ``TOPIC``), long enough to stand alone, and
+    not already sent."""
+    own = sorted(
+        (j for j, c in enumerate(claims) if c.episode_id == claims[i].episode_id), key=lambda j: claims[j].start
+    )
+    at = own.index(i)
+    near = [
+        j
+        for j in own[max(0, at - PASSAGE) : at + PASSAGE + 1]
+        if j != i and float(vectors[i] @ vectors[j]) >= TOPIC and len(claims[j].text.split()) >= settings.min_words
+    ]
+    fresh = max_similarity(vectors[near], sent) < settings.novelty_threshold if near else np.array([], dtype=bool)
+    return sorted((j for j, ok in zip(near, fresh) if ok), key=lambda j: (-scores[j], claims[j].start))
+
+
 def _select(
     candidates: list[_Candidate], claims: list[Claim], vectors: np.ndarray, settings: RankSettings
 ) -> list[_Candidate]:
@@ -201,8 +236,8 @@ def _insight(
     info: dict[int, ClaimInfo],
     settings: RankSettings,
 ) -> Insight:
-    members = [c.index, *c.quotes]
-    quotes = [_quote(claims[m], info) for m in members[:MAX_QUOTES]]
+    members = [c.index, *c.quotes[: settings.max_quotes - 1], *c.passage]
+    quotes = [_quote(claims[m], info) for m in members]
     # Every statement of the day that makes the same point is part of the story sent, so a later day
     # that returns to it is compared against all of them, not only the quotes.
     story = [

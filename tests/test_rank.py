@@ -148,3 +148,34 @@ def test_a_day_of_eleven_distinct_points_in_one_field_gives_five_distinct_picks(
     insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
     assert len(insights) == 5 and len({i.statement for i in insights}) == 5
     assert {i.show_names[0] for i in insights} == {"Show 1", "Show 2", "Show 3"}
+
+
+SQLITE_MORE = "In Basecamp's benchmark that one SQLite server handled ten thousand concurrent chat users at once."
+SQLITE_FAR = "SQLite also keeps the background job queue for that Basecamp product, so no Redis server is needed."
+UNRELATED = [
+    "My daughter started learning the violin this autumn and practises every single evening after school.",
+    "The hiking trail above the lake was closed for most of the summer after a rock slide blocked the path.",
+    "We baked sourdough bread every weekend during the winter, and the starter is still alive two years later.",
+    "The football club sold its stadium naming rights to an airline for the next fifteen seasons of matches.",
+    "Tomato plants need about eight hours of direct sunlight a day to produce a good crop before the frost.",
+    "The city repaved the old bridge over the river and added a wide lane for bicycles on both of its sides.",
+    "Our cat learned to open the kitchen cupboard where the treats are kept, so we had to fit a child lock.",
+    "The museum reopened its dinosaur hall with a full skeleton of a long-necked sauropod from Argentina.",
+    "A new bakery on the corner sells croissants that sell out by eight in the morning on most weekdays.",
+]
+
+
+def test_a_pick_is_quoted_with_the_best_statements_of_its_own_passage(minilm):
+    rows = [(1, SQLITE), (1, SQLITE_MORE), *((1, t) for t in UNRELATED), (1, SQLITE_FAR), (2, XZ)]
+    claims, vectors, info, ctx = day(minilm, rows)
+    insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
+    pick = next(i for i in insights if i.statement in (SQLITE, SQLITE_MORE))
+    texts = [q.text for q in pick.quotes]
+    assert texts[0] == pick.statement and set(texts) == {SQLITE, SQLITE_MORE}  # not off topic, not 10 away
+    assert pick.shows == 1 and pick.show_names == ["Show 1"] and len({q.start for q in pick.quotes}) == 2
+    insights, _ = rank(claims, vectors, info, RankSettings(max_quotes=1), ctx)
+    assert all(len(i.quotes) == 1 for i in insights)
+    # A passage statement already sent is not quoted again.
+    ctx.sent = minilm.embed([SQLITE_MORE])
+    insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
+    assert insights and all(q.text != SQLITE_MORE for i in insights for q in i.quotes)
