@@ -9,8 +9,9 @@ Each day's published Markdown transcripts become SRT files with synthesised cues
 period run in date order in one data directory, each with ``digest run --date DAY``, so what one day sends
 is the archive of the next. Reported per day:
 
-* **matched**: editor's top picks matched (``real_days.matched``: the same passage as one of its quotes, or
-  close to its headline); ``+n`` counts picks that match a runner-up instead;
+* **matched**: editor's top picks matched (``real_days.matched``: the pick's statement or one of its quotes is
+  the same passage as one of the item's quotes, or the statement is close to its headline); ``+n`` counts picks
+  that match a runner-up instead; "by the statement alone" leaves the quotes out;
 * **filler**: picks judged filler, intro/outro or ad in ``bench/data/judged_picks.json`` (every pick this
   bench has shown is judged there; an unjudged pick is printed so it can be judged);
 * **stale**: picks that repeat an earlier day's top pick the editor marked stale;
@@ -51,7 +52,8 @@ FILLER = {"filler", "intro", "outro", "ad"}
 @dataclass
 class DayResult:
     date: str
-    score: real_days.Score
+    score: real_days.Score  # by each pick's statement and quotes
+    alone: real_days.Score  # by each pick's statement alone
     seconds: float
     picks: list[dict] = field(default_factory=list)
     verdicts: list[str | None] = field(default_factory=list)
@@ -107,7 +109,9 @@ def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, 
             texts = [[i["statement"], *(q["text"] for q in i["quotes"])] for i in picks]
             vectors = embedder.embed([i["statement"] for i in picks])
             top = embedder.embed([item.headline for item in day.top])
-            result = DayResult(day.date, real_days.score(day, texts, vectors, top, earlier), seconds, picks)
+            score = real_days.score(day, texts, vectors, top, earlier)
+            alone = real_days.score(day, [t[:1] for t in texts], vectors, top, earlier)
+            result = DayResult(day.date, score, alone, seconds, picks)
             result.method = made["method"]
             for p in picks:
                 verdict = judged.get(p["statement"], {})
@@ -147,14 +151,16 @@ def main() -> None:
         filler = sum(v in FILLER for v in r.verdicts)
         unjudged = sum(v is None for v in r.verdicts)
         print(
-            f"  {r.date}: matched {r.score.matched}/5 (+{r.score.runner_up})  filler {filler}"
+            f"  {r.date}: matched {r.score.matched}/5 (+{r.score.runner_up}; {r.alone.matched} by the statement alone)"
+            f"  filler {filler}"
             + (f" ({unjudged} unjudged)" if unjudged else "")
             + f"  stale {r.score.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s  ({r.method})"
         )
         for p, v in zip(r.picks, r.verdicts):
             print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
     mean = sum(r.score.matched for r in results) / len(results)
-    print(f"  mean matched {mean:.2f}/5 per day over {len(results)} days")
+    alone = sum(r.alone.matched for r in results) / len(results)
+    print(f"  mean matched {mean:.2f}/5 per day ({alone:.2f} by the statements alone) over {len(results)} days")
     if args.unjudged:
         todo = [
             {

@@ -151,7 +151,8 @@ def hand_tuned(data: list[DayData]) -> Ranker:
 @dataclass
 class DayScore:
     date: str
-    score: real_days.Score
+    score: real_days.Score  # by each pick's statement and quotes
+    alone: real_days.Score  # by each pick's statement alone
     picks: list[str]
     shows: list[int]
 
@@ -170,7 +171,8 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
         vecs = np.array([d.vectors[by_id[ins.claim_ids[0]]] for ins in insights])
         old = earlier_top.setdefault(d.day.period, {})
         score = real_days.score(d.day, texts, vecs, d.top, old)
-        results.append(DayScore(d.day.date, score, [i.statement for i in insights], [i.shows for i in insights]))
+        alone = real_days.score(d.day, [t[:1] for t in texts], vecs, d.top, old)
+        results.append(DayScore(d.day.date, score, alone, [i.statement for i in insights], [i.shows for i in insights]))
         for ins in insights:
             sent_vecs.extend(d.vectors[by_id[cid]] for cid in ins.claim_ids)
         old.update((item.headline, item) for item in d.day.top)
@@ -179,8 +181,9 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
 
 def report(name: str, scores: list[DayScore]) -> float:
     mean = float(np.mean([s.score.matched for s in scores])) if scores else 0.0
+    alone = float(np.mean([s.alone.matched for s in scores])) if scores else 0.0
     days = " ".join(f"{s.date}:{s.score.matched}(+{s.score.runner_up}){'!' * s.score.stale}" for s in scores)
-    print(f"  {name:<34} {mean:.2f}/5 per day   {days}")
+    print(f"  {name:<34} {mean:.2f}/5 per day ({alone:.2f} by statements alone)   {days}")
     return mean
 
 

@@ -64,6 +64,7 @@ NAMES = (
     "position",
     "edge",
     "heard",
+    "dwell",
 )
 
 
@@ -169,7 +170,8 @@ def features(
     episodes = np.array([c.episode_id for c in claims])
     sims, ids = nearest(vectors, vectors, 64)
     day_centroid = _unit(vectors.mean(axis=0))
-    episode_centroids = {e: _unit(vectors[episodes == e].mean(axis=0)) for e in set(episodes.tolist())}
+    members = {e: vectors[episodes == e] for e in set(episodes.tolist())}
+    episode_centroids = {e: _unit(v.mean(axis=0)) for e, v in members.items()}
     heard_max = max_similarity(vectors, heard)
     for i, c in enumerate(claims):
         other = (ids[i] >= 0) & (feeds[np.maximum(ids[i], 0)] != c.feed_id)
@@ -198,5 +200,6 @@ def features(
             position,
             float(position < 0.05 or position > 0.95),
             heard_max[i],
+            float((members[c.episode_id] @ vectors[i] >= STORY).mean()),
         )
     return out
