@@ -170,8 +170,12 @@ def features(
     episodes = np.array([c.episode_id for c in claims])
     sims, ids = nearest(vectors, vectors, 64)
     day_centroid = _unit(vectors.mean(axis=0))
-    members = {e: vectors[episodes == e] for e in set(episodes.tolist())}
-    episode_centroids = {e: _unit(v.mean(axis=0)) for e, v in members.items()}
+    dwell = np.zeros(n, dtype=np.float32)
+    episode_centroids = {}
+    for e in set(episodes.tolist()):
+        rows = np.flatnonzero(episodes == e)
+        episode_centroids[e] = _unit(vectors[rows].mean(axis=0))
+        dwell[rows] = (vectors[rows] @ vectors[rows].T >= STORY).mean(axis=1)
     heard_max = max_similarity(vectors, heard)
     for i, c in enumerate(claims):
         other = (ids[i] >= 0) & (feeds[np.maximum(ids[i], 0)] != c.feed_id)
@@ -200,6 +204,6 @@ def features(
             position,
             float(position < 0.05 or position > 0.95),
             heard_max[i],
-            float((members[c.episode_id] @ vectors[i] >= STORY).mean()),
+            dwell[i],
         )
     return out
