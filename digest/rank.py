@@ -184,8 +184,8 @@ def _passage(
     settings: RankSettings,
 ) -> list[int]:
     """The statements of pick ``i``'s passage that support it, best-scored first: within ``PASSAGE`` kept
-    statements of it in its episode, on its topic (cosine ≥ ``TOPIC``), long enough to stand alone, and
-    not already sent."""
+    statements of it in its episode, on its topic (cosine ≥ ``TOPIC``), long enough to stand alone, not
+    already sent, and not read word for word on another show (a syndicated ad)."""
     own = sorted(
         (j for j, c in enumerate(claims) if c.episode_id == claims[i].episode_id), key=lambda j: claims[j].start
     )
@@ -195,16 +195,22 @@ def _passage(
         for j in own[max(0, at - PASSAGE) : at + PASSAGE + 1]
         if j != i and float(vectors[i] @ vectors[j]) >= TOPIC and len(claims[j].text.split()) >= settings.min_words
     ]
-    fresh = max_similarity(vectors[near], sent) < settings.novelty_threshold if near else np.array([], dtype=bool)
-    return sorted((j for j, ok in zip(near, fresh) if ok), key=lambda j: (-scores[j], claims[j].start))
+    if not near:
+        return []
+    fresh = max_similarity(vectors[near], sent) < settings.novelty_threshold
+    copies = _copies(near, vectors, claims)
+    keep = [j for j, ok, copy in zip(near, fresh, copies) if ok and not copy]
+    return sorted(keep, key=lambda j: (-scores[j], claims[j].start))
 
 
 def _select(
     candidates: list[_Candidate], claims: list[Claim], vectors: np.ndarray, settings: RankSettings
 ) -> list[_Candidate]:
-    """Greedy maximal marginal relevance over the pool: one pick per story, best score first."""
+    """Greedy maximal marginal relevance over the pool chooses one pick per story; the picks are then
+    ordered by score, best first."""
     open_ = [c for c in candidates if not c.rejected]
     chosen: list[_Candidate] = []
+    repeats: list[tuple[_Candidate, _Candidate, float]] = []  # (candidate, the pick it repeats, similarity)
     top = max((c.probability for c in open_), default=1.0)
     while open_ and len(chosen) < settings.top_k:
 
@@ -218,13 +224,16 @@ def _select(
         best.quotes = _agreeing(best.index, claims, vectors, settings.agreement)
         twin = max(chosen, key=lambda s: float(vectors[best.index] @ vectors[s.index]), default=None)
         if twin is not None and overlap(best) >= settings.cluster_threshold:
-            best.rejected = f"repeats #{chosen.index(twin) + 1} (similarity {overlap(best):.2f})"
+            repeats.append((best, twin, overlap(best)))
         elif 1 + len(best.quotes) < settings.min_shows:
             best.rejected = f"said on {1 + len(best.quotes)} show(s), fewer than rank.min_shows"
         else:
             chosen.append(best)
     for c in open_:
         c.rejected = f"ranked below the top {settings.top_k}"
+    chosen.sort(key=lambda c: (-c.score, claims[c.index].episode_id, claims[c.index].start))
+    for c, twin, similarity in repeats:
+        c.rejected = f"repeats #{chosen.index(twin) + 1} (similarity {similarity:.2f})"
     return chosen
 
 

@@ -9,7 +9,7 @@ import pytest
 from digest.features import EpisodeStats, document_frequencies
 from digest.minilm import NumpyMiniLM
 from digest.models import Claim
-from digest.rank import ClaimInfo, DayContext, RankSettings, rank
+from digest.rank import TOPIC, ClaimInfo, DayContext, RankSettings, rank
 from digest.ranker import bundled
 
 REDIS = "Redis moved to a source-available licence last month, and developers are leaving for the Valkey fork."
@@ -165,13 +165,18 @@ UNRELATED = [
 ]
 
 
+SQLITE_AD = "Turso gives every developer a hosted SQLite database at the edge, with a free tier to start today."
+
+
 def test_a_pick_is_quoted_with_the_best_statements_of_its_own_passage(minilm):
-    rows = [(1, SQLITE), (1, SQLITE_MORE), *((1, t) for t in UNRELATED), (1, SQLITE_FAR), (2, XZ)]
-    claims, vectors, info, ctx = day(minilm, rows)
+    rows = [(1, SQLITE), (1, SQLITE_MORE), (1, SQLITE_AD), *((1, t) for t in UNRELATED), (1, SQLITE_FAR)]
+    claims, vectors, info, ctx = day(minilm, [*rows, (2, XZ), (2, SQLITE_AD)])
+    assert float(vectors[2] @ vectors[0]) >= TOPIC  # the ad is on topic, but read on two shows
     insights, _ = rank(claims, vectors, info, RankSettings(), ctx)
     pick = next(i for i in insights if i.statement in (SQLITE, SQLITE_MORE))
     texts = [q.text for q in pick.quotes]
-    assert texts[0] == pick.statement and set(texts) == {SQLITE, SQLITE_MORE}  # not off topic, not 10 away
+    # Not off topic, not ten statements away, not a syndicated read.
+    assert texts[0] == pick.statement and set(texts) == {SQLITE, SQLITE_MORE}
     assert pick.shows == 1 and pick.show_names == ["Show 1"] and len({q.start for q in pick.quotes}) == 2
     insights, _ = rank(claims, vectors, info, RankSettings(max_quotes=1), ctx)
     assert all(len(i.quotes) == 1 for i in insights)
