@@ -8,7 +8,8 @@ that *agrees* with the pick (cosine ≥ ``agreement``), never shows that merely 
 
 A pick is the headline of a passage: the few minutes of conversation around it. Its quotes are the pick,
 the agreeing statements of other shows, then (up to ``max_quotes``) the best-scored statements of that
-passage that stay on its topic, so a reader sees the point as the show developed it.
+passage that stay on its topic, in the order they were said, so a reader sees the point as the show
+developed it.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def rank(
     chosen = _select(candidates, claims, vectors, settings)
     for c in chosen:
         room = settings.max_quotes - 1 - len(c.quotes)
-        c.passage = _passage(c.index, claims, vectors, scores, context.sent, settings)[: max(room, 0)]
+        best = _passage(c.index, claims, vectors, scores, context.sent, settings)[: max(room, 0)]
+        c.passage = sorted(best, key=lambda j: claims[j].start)  # read in the order they were said
     insights = [_insight(n, c, claims, vectors, info, settings) for n, c in enumerate(chosen, 1)]
     runners_up = [
         RunnerUp(claims[c.index].text, 1 + len(c.quotes), round(c.score, 4), c.rejected or "", c.why)
