@@ -148,6 +148,17 @@ def hand_tuned(data: list[DayData]) -> Ranker:
     return Ranker(names, x.mean(axis=0), x.std(axis=0) + 1e-6, np.array(list(HAND.values()), dtype=np.float32), 0.0)
 
 
+class RandomScores(Ranker):
+    """The floor to compare with: the digest's selection and quoting over scores drawn at random."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__([], np.zeros(0), np.ones(0), np.zeros(0), 0.0)
+        self.rng = np.random.default_rng(seed)
+
+    def scores(self, x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return self.rng.normal(size=len(x)).astype(np.float32)
+
+
 @dataclass
 class DayScore:
     date: str
@@ -211,6 +222,7 @@ def main() -> None:
         hand += evaluate(held, hand_tuned(rest), settings)
     report("learned (LOPO)", lopo)
     report("hand-tuned (LOPO)", hand)
+    report("random scores", evaluate(train, RandomScores(), settings))
     model = fit(train, names)
     print("real-dev (trained on all of real-train):")
     dev_scores = evaluate(dev, model, settings)
