@@ -1,8 +1,9 @@
 """Cut transcripts into self-contained statements and drop what is not a claim, saying why.
 
 A statement is one to three consecutive sentences of one speaker turn. A sentence that
-leans on the one before it ("It…", "Because…", a short fragment) extends the statement
-before it; one that starts a turn that way cannot be understood alone and is dropped.
+leans on the one before it ("It…", "Because…", a short fragment, or "he" or "her" before
+any name) extends the statement before it; one that opens a turn with a pointer back
+("It…", "Because…") cannot be understood alone and is dropped.
 Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
 jokes, questions, talk about the show itself, and sponsor reads, which run from their
 cue to the end of the speaker's turn (or of the cue's segment when no speaker is named).
@@ -75,6 +76,20 @@ _LEANS_BACK = re.compile(
     r"|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
     re.IGNORECASE,
 )
+
+
+_PERSON = re.compile(r"\b(?:he|him|his|she|her|hers|he's|she's|he'd|she'd|he'll|she'll)\b", re.IGNORECASE)
+_NAMED = re.compile(r"(?<!^)\b[A-Z][a-zA-Z0-9]+")
+
+
+def _leans_back(text: str) -> bool:
+    """Whether a sentence cannot be read without the one before: it opens by pointing back ("It…",
+    "Because…"), or names a person as he or she before naming anyone."""
+    if _LEANS_BACK.match(text):
+        return True
+    person = _PERSON.search(text)
+    named = _NAMED.search(text)
+    return person is not None and (named is None or person.start() < named.start())
 
 
 @dataclass
@@ -243,4 +258,4 @@ def _extends(statement: list[Sentence], nxt: Sentence) -> bool:
     count = sum(len(words(s.text)) for s in statement)
     if len(statement) >= MAX_SENTENCES or count + len(words(nxt.text)) > MAX_WORDS:
         return False
-    return bool(_LEANS_BACK.match(nxt.text)) or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS
+    return _leans_back(nxt.text) or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS

@@ -87,6 +87,23 @@ def test_a_sentence_that_leans_back_extends_the_statement_before_it_within_one_t
     assert [c.speaker for c in claims] == ["Ana", "Ben"] and claims[0].start == 0
 
 
+def test_a_sentence_that_says_him_or_her_before_naming_anyone_extends_the_one_before():
+    # On a real transcript, "him" is Evan You, named only earlier: the statement keeps what leads up to it.
+    sponsors = next(c for c in real("jsparty-342") if "230 current sponsors" in c.text)
+    assert sponsors.text.startswith("I went and looked") and sponsors.dropped is None
+    lead = Segment(0, 4, "Evan You raised a seed round for VoidZero this month.", "Ana")
+    claims = extract(
+        1, 1, [lead, Segment(4, 9, "And if you look at him on GitHub Sponsors, he has 230 sponsors.", "Ana")]
+    )
+    assert [c.text for c in claims] == [
+        "Evan You raised a seed round for VoidZero this month. And if you look at him on GitHub Sponsors, he has 230 "
+        "sponsors."
+    ]
+    # A name before the pronoun is its referent: that sentence stands alone.
+    claims = extract(1, 1, [lead, Segment(4, 9, "Evan You says on GitHub Sponsors that he has 230 sponsors.", "Ana")])
+    assert len(claims) == 2 and all(c.dropped is None for c in claims)
+
+
 def test_statements_stay_within_a_turn_and_hold_at_most_three_sentences():
     turns = [
         Segment(0, 20, "It was a good year. It grew. It doubled. It tripled. It stopped.", "Ana"),
