@@ -247,7 +247,8 @@ def _insight(
     info: dict[int, ClaimInfo],
     settings: RankSettings,
 ) -> Insight:
-    members = [c.index, *c.quotes[: settings.max_quotes - 1], *c.passage]
+    agreeing = [c.index, *c.quotes]  # "said on N shows" counts every one, however many are quoted
+    members = [*agreeing[: settings.max_quotes], *c.passage]
     quotes = [_quote(claims[m], info) for m in members]
     # Every statement of the day that makes the same point is part of the story sent, so a later day
     # that returns to it is compared against all of them, not only the quotes.
@@ -259,14 +260,14 @@ def _insight(
         rank=rank_no,
         text=statement,
         statement=statement,
-        shows=len({claims[m].feed_id for m in members}),
-        episodes=len({claims[m].episode_id for m in members}),
+        shows=len({claims[m].feed_id for m in agreeing}),
+        episodes=len({claims[m].episode_id for m in agreeing}),
         novelty=round(float(np.clip(1 - c.heard, 0, 1)), 4),
         salience=round(c.probability, 4),
         score=round(c.score, 4),
         quotes=quotes,
         claim_ids=[claims[m].id for m in members + story],
-        show_names=sorted({info[claims[m].episode_id].show for m in members}),
+        show_names=sorted({info[claims[m].episode_id].show for m in agreeing}),
         why=c.why,
     )
 

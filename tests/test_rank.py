@@ -45,6 +45,10 @@ def test_said_on_n_shows_counts_only_shows_that_agree(minilm):
     assert redis.shows == 2 and redis.show_names == ["Show 1", "Show 2"]
     assert {q.text for q in redis.quotes} == {REDIS, REDIS_AGREES}
     assert redis.quotes[0].url is not None and redis.quotes[0].url.startswith("https://cdn.example.com/")
+    # Quoting fewer does not count fewer.
+    insights, _ = rank(claims, vectors, info, RankSettings(top_k=5, max_quotes=1), ctx)
+    redis = next(i for i in insights if i.statement in (REDIS, REDIS_AGREES))
+    assert redis.shows == 2 and len(redis.quotes) == 1
 
 
 def test_a_strong_single_show_point_is_picked_unless_min_shows_asks_for_more(minilm):
