@@ -45,7 +45,8 @@ _SMALL_TALK = re.compile(
     r"|\bthanks? (?:you )?(?:so much |very much |again )?(?:for (?:having|coming|joining|listening|being)|everyone)\b"
     r"|^\W*thank(?:s| you)\b|\b(?:great|good|nice|fun|pleasure|happy) (?:to be|being) (?:here|on|back)\b|\bsee you\b"
     r"|\buntil next time\b|\btake care\b|\bhave a (?:good|great|nice) (?:one|day|week|weekend)\b|\bcheers\b"
-    r"|\bmy pleasure\b|\bappreciate (?:it|you|that)\b|\bhow'?s it going\b|\bwhat'?s up\b|\bwhat up\b",
+    r"|\bmy pleasure\b|\bappreciate (?:it|you|that)\b|\bhow'?s it going\b|\bwhat'?s up\b|\bwhat up\b"
+    r"|\b(?:congrats|congratulations|kudos|shout.?outs?) to\b",
     re.IGNORECASE,
 )
 _META = re.compile(
@@ -65,6 +66,8 @@ _REACTION_WORDS = (
     r"|agreed|agree|i|me|too|that|that's|thats|it|it's|is|was|a|an|the|good|point|crazy|funny|wild|fun|love|like|fascinating"
     r"|for|sure|of|course|really|very|pretty|super|just|what|hilarious|ouch|yikes|whoa|gotcha|makes|sense|correct"
     r"|impressive|incredible|insane|brilliant|perfect|beautiful|exciting|neat|sweet|stuff|way|my|there|you|go"
+    r"|no idea|i have|don't know|dunno|significant|huge|big|nuts|excellent|lovely|tough|yay|woo|hoo|woohoo|to them"
+    r"|good for them|bravo|nice one|ha-ha|heh|whatever|anyway|here we go"
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
 _LAUGH = re.compile(

@@ -40,6 +40,11 @@ def test_each_drop_has_its_reason():
     assert why_not_a_claim("Thanks for listening to The Grid Report, see you next week.") == "small talk"
     assert why_not_a_claim("Right, totally.") == "reaction"
     assert why_not_a_claim("Oh wow, that's pretty impressive.") == "reaction"
+    # Reactions seen opening picks on the training days: they said nothing, and carried the next sentence in.
+    for said in ("I have no idea!", "Well, that's significant.", "Woo-hoo to them!", "I don't know."):
+        assert why_not_a_claim(said) == "reaction", said
+    assert why_not_a_claim("So congrats to the Svelte team...") == "small talk"
+    assert why_not_a_claim("I have no idea how GitHub makes money, but Copilot has a million paying users.") is None
     assert why_not_a_claim("Sodium ion batteries now cost less than lithium for grid storage.") is None
     # Small talk and questions anywhere in the sentence, not only at its start.
     assert why_not_a_claim("Yeah, happy new year, this is the first one we're recording in 2023.") == "small talk"
