@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from digest.features import first_name
 from digest.models import Claim, Segment
 
 MIN_WORDS = 6
@@ -82,7 +83,6 @@ _LEANS_BACK = re.compile(
 
 
 _PERSON = re.compile(r"\b(?:he|him|his|she|her|hers|he's|she's|he'd|she'd|he'll|she'll)\b", re.IGNORECASE)
-_NAMED = re.compile(r"(?<!^)\b[A-Z][a-zA-Z0-9]+")
 
 
 def _leans_back(text: str) -> bool:
@@ -91,8 +91,7 @@ def _leans_back(text: str) -> bool:
     if _LEANS_BACK.match(text):
         return True
     person = _PERSON.search(text)
-    named = _NAMED.search(text)
-    return person is not None and (named is None or person.start() < named.start())
+    return person is not None and person.start() < first_name(text)
 
 
 @dataclass

@@ -109,6 +109,12 @@ def _numbers(text: str) -> tuple[int, bool]:
     return count, bool(years) and count == 0
 
 
+def first_name(text: str) -> int:
+    """Where the first name (a capitalised word that does not open a sentence) starts in a text; its length
+    when there is none."""
+    return next((m.start() for m in _NAME.finditer(text) if m.group() not in _NOT_NAMES), len(text))
+
+
 def _names(text: str) -> int:
     return sum(1 for n in _NAME.findall(text) if n not in _NOT_NAMES)
 
@@ -116,8 +122,7 @@ def _names(text: str) -> int:
 def _references(text: str) -> float:
     """Pronouns and pointers in the first half of a statement before any name: what it leans on outside itself."""
     head = " ".join(text.split()[: max(4, len(text.split()) // 2)])
-    first_name = next((m.start() for m in _NAME.finditer(head) if m.group() not in _NOT_NAMES), len(head))
-    return float(len(_REFERENCE.findall(head[:first_name])))
+    return float(len(_REFERENCE.findall(head[: first_name(head)])))
 
 
 def _rare_terms(text: str, df: Counter[str], n_docs: int) -> float:

@@ -8,6 +8,8 @@ from digest.errors import NotFoundError
 from digest.models import Episode, Feed, Segment, Status
 from digest.store.base import StoreBase
 
+_FEED_COLUMNS = "id, url, title, etag, modified, last_polled, last_error, body_sha256, item_hashes"  # Feed's fields
+
 
 class Catalog(StoreBase):
     """Feeds, their episodes, transcripts and the ASR cache."""
@@ -21,8 +23,7 @@ class Catalog(StoreBase):
     def feed(self, ref: str | int) -> Feed:
         """A feed by id or URL."""
         row = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256, item_hashes FROM feeds "
-            "WHERE id = ? OR url = ?",
+            f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ? OR url = ?",
             (ref if str(ref).isdigit() else -1, str(ref)),
         ).fetchone()
         if row is None:
@@ -30,10 +31,7 @@ class Catalog(StoreBase):
         return Feed(*row)
 
     def feeds(self) -> list[Feed]:
-        rows = self.db.execute(
-            "SELECT id, url, title, etag, modified, last_polled, last_error, body_sha256, item_hashes FROM feeds "
-            "ORDER BY id"
-        )
+        rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY id")
         return [Feed(*r) for r in rows]
 
     def remove_feed(self, ref: str | int) -> Feed:
