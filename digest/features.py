@@ -33,6 +33,12 @@ _HEDGE = re.compile(
     r"|whatever|or something|stuff like that|i don't know)\b",
     re.IGNORECASE,
 )
+# The speaker does not vouch for it: unsure, hearsay, or asking to be corrected.
+_DISCLAIM = re.compile(
+    r"\b(?:i[’']?m not (?:sure|certain)|i don[’']?t know (?:if|whether|what|how|why)|to be believed|i could be wrong"
+    r"|don[’']?t quote me|if i remember (?:right|correctly)|i[’']?m not an expert|i have no idea|correct me if)\b",
+    re.IGNORECASE,
+)
 _REFERENCE = re.compile(
     r"\b(?:he|she|him|his|her|they|them|their|it|its|this|that|these|those|there|again)\b", re.IGNORECASE
 )
@@ -53,6 +59,7 @@ NAMES = (
     "rare_terms",
     "first_person",
     "hedges",
+    "disclaims",
     "opens_with_connective",
     "references",
     "centrality_shows",
@@ -198,6 +205,7 @@ def features(
             _rare_terms(c.text, *df),
             len(_FIRST_PERSON.findall(c.text)) / max(words, 1),
             len(_HEDGE.findall(c.text)),
+            float(bool(_DISCLAIM.search(c.text))),
             float(bool(_CONNECTIVE.match(c.text))),
             _references(c.text),
             float(other_sims[:NEIGHBOURS].mean()) if len(other_sims) else 0.0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digest.features import EpisodeStats, document_frequencies
+from digest.features import NAMES, EpisodeStats, document_frequencies, features
 from digest.minilm import NumpyMiniLM
 from digest.models import Claim
 from digest.rank import TOPIC, ClaimInfo, DayContext, RankSettings, rank
@@ -100,6 +100,23 @@ def test_same_inputs_give_the_same_digest(minilm):
     first = rank(*day(minilm, rows)[:3], RankSettings(), day(minilm, rows)[3])
     second = rank(*day(minilm, rows)[:3], RankSettings(), day(minilm, rows)[3])
     assert first == second and first[0]
+
+
+def test_a_statement_its_speaker_does_not_vouch_for_scores_below_the_same_point_asserted(minilm):
+    asserted = "Laravel raised 57 million dollars from Accel, the largest round an open source PHP company has had."
+    disclaimed = [
+        "I'm not sure, but Laravel raised 57 million dollars from Accel, the largest round a PHP company has had.",
+        "If the press is to be believed, Laravel raised 57 million dollars from Accel, the largest PHP round yet.",
+        "Correct me if I'm wrong, but Laravel raised 57 million dollars from Accel, the largest PHP round yet.",
+    ]
+    claims, vectors, _, ctx = day(minilm, [(1, asserted), *((n + 2, t) for n, t in enumerate(disclaimed))])
+    x = features(claims, vectors, ctx.stats, ctx.df)
+    assert x[:, NAMES.index("disclaims")].tolist() == [0.0, 1.0, 1.0, 1.0]
+    model = bundled()
+    assert model.weights[model.features.index("disclaims")] < 0
+    flipped = x.copy()
+    flipped[1:, NAMES.index("disclaims")] = 0.0
+    assert np.all(model.scores(x, vectors)[1:] < model.scores(flipped, vectors)[1:])
 
 
 def test_the_bundled_ranker_reads_its_own_features():
