@@ -71,13 +71,12 @@ _REACTION_WORDS = (
     r"|good for them|bravo|nice one|ha-ha|heh|whatever|anyway|here we go"
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
-_LAUGH = re.compile(
-    r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk|inaudible|unintelligible[^\]]*)\]", re.IGNORECASE
-)
+_LAUGH = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk)\]", re.IGNORECASE)
+_GAP = re.compile(r"\[(?:inaudible|unintelligible)[^\]]*\]", re.IGNORECASE)  # words nobody could make out
 _JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?)\]\W*$", re.IGNORECASE)
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
-    r"|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
+    r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
     re.IGNORECASE,
 )
 
@@ -186,7 +185,7 @@ def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) 
         return "boilerplate"
     if _JOKE.search(text):
         return "joke"
-    bare = _LAUGH.sub(" ", text)
+    bare = _GAP.sub(" ", _LAUGH.sub(" ", text))
     if _REACTION.match(bare):
         return "reaction"
     if _QUESTION.search(bare):
@@ -199,7 +198,8 @@ def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) 
 
 
 def _display(text: str) -> str:
-    return " ".join(_LAUGH.sub(" ", text).split())
+    """The statement as shown: laughter left out, a gap in the speech marked "…"."""
+    return " ".join(_GAP.sub(" … ", _LAUGH.sub(" ", text)).split())
 
 
 def extract(

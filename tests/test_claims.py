@@ -109,6 +109,26 @@ def test_a_sentence_that_says_him_or_her_before_naming_anyone_extends_the_one_be
     assert len(claims) == 2 and all(c.dropped is None for c in claims)
 
 
+def test_a_gap_in_the_speech_is_shown_and_a_sentence_that_opens_on_one_is_never_shown_alone():
+    # Real: "Yeah. \\[unintelligible 01:11:45.18\\] one person. And so that's where I go back into Zulip..."
+    statements = real("friends-63")
+    assert not any(c.text.startswith(("one person", "… one person")) and c.dropped is None for c in statements)
+    zulip = next(c for c in statements if "go back into Zulip" in c.text)
+    assert zulip.text.startswith("And so that's where I go back into Zulip") and zulip.dropped is None
+    claims = extract(
+        1,
+        1,
+        [
+            Segment(
+                0, 4, "Deno 2 ships with full npm compatibility [unintelligible 00:12:35.25] for every package.", "Ana"
+            ),
+            Segment(4, 9, "[inaudible] more than two million modules on the registry.", "Ben"),
+        ],
+    )
+    assert claims[0].text == "Deno 2 ships with full npm compatibility … for every package." and not claims[0].dropped
+    assert claims[1].dropped == "needs context"
+
+
 def test_statements_stay_within_a_turn_and_hold_at_most_three_sentences():
     turns = [
         Segment(0, 20, "It was a good year. It grew. It doubled. It tripled. It stopped.", "Ana"),

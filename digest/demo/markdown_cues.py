@@ -19,7 +19,9 @@ BREAK_GAP = 2.0  # a ``**Break:**`` (where a show cuts to a sponsor or a new seg
 _TURN = re.compile(r"^\*\*([^*]{1,60}?):\*\*\s*(.*)$")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _ESCAPE = re.compile(r"\\([\[\]#*_()>`.-])")
-_TIMESTAMP = re.compile(r"\\?\[(?:unintelligible )?\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?\\?\]")
+_CLOCK = r"\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?"
+_TIMESTAMP = re.compile(rf"\\?\[{_CLOCK}\\?\]")  # a section's start time: not speech
+_GAP = re.compile(rf"\\?\[unintelligible {_CLOCK}\\?\]")  # words the transcriber could not make out
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
@@ -34,6 +36,7 @@ class Turn:
 
 def _plain(line: str) -> str:
     line = _TIMESTAMP.sub(" ", line)
+    line = _GAP.sub(" [unintelligible] ", line)
     line = _LINK.sub(r"\1", line)
     line = _ESCAPE.sub(r"\1", line)
     line = re.sub(r"^\s*>\s?", "", line)
