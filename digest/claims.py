@@ -72,7 +72,7 @@ _REACTION_WORDS = (
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
 _LAUGH = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk)\]", re.IGNORECASE)
-_GAP = re.compile(r"\[(?:inaudible|unintelligible)[^\]]*\]", re.IGNORECASE)  # words nobody could make out
+_GAP = re.compile(r"[\[(](?:inaudible|unintelligible)[^\])]*[\])]", re.IGNORECASE)  # words nobody could make out
 _JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?)\]\W*$", re.IGNORECASE)
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"

@@ -79,10 +79,11 @@ def conversation(episode: str, minutes: float, work: Path) -> tuple[np.ndarray, 
     parts, texts, total = [], [], 0
     for n, turn in enumerate(turns((TRANSCRIPTS / f"{episode}.md").read_text(encoding="utf-8"))):
         voice = voice_of.setdefault(turn.speaker, VOICES[len(voice_of) % len(VOICES)])
-        wav = synthesize(turn.text, work / f"turn{n}.wav", voice=voice, speed=165)
+        said = " ".join(turn.text.replace("[unintelligible]", " ").split())  # a gap is not read aloud
+        wav = synthesize(said, work / f"turn{n}.wav", voice=voice, speed=165)
         clip = np.concatenate(list(decode_chunks(wav, 600)))
         parts += [clip, np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
-        texts.append(turn.text)
+        texts.append(said)
         total += len(clip) + SAMPLE_RATE // 2
         if total >= minutes * 60 * SAMPLE_RATE:
             break

@@ -122,7 +122,7 @@ def test_a_gap_in_the_speech_is_shown_and_a_sentence_that_opens_on_one_is_never_
             Segment(
                 0, 4, "Deno 2 ships with full npm compatibility [unintelligible 00:12:35.25] for every package.", "Ana"
             ),
-            Segment(4, 9, "[inaudible] more than two million modules on the registry.", "Ben"),
+            Segment(4, 9, "(inaudible) more than two million modules on the registry.", "Ben"),
         ],
     )
     assert claims[0].text == "Deno 2 ships with full npm compatibility … for every package." and not claims[0].dropped
