@@ -12,7 +12,8 @@ from digest.models import Segment
 _CUE_TIME = r"(?:(?:\d+:)?\d{1,2}:)?\d+(?:[.,]\d+)?"
 _CUE = re.compile(rf"^\s*({_CUE_TIME})\s*-->\s*({_CUE_TIME})")
 _INLINE_TIME = re.compile(r"^\s*\\?\[(\d{1,2}(?::\d{2}){1,2})\\?\]\s*")
-_SPEAKER = re.compile(r"^\s*(?:\*\*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}):(?:\*\*)?\s+")
+# "Name:" at the start of a cue, up to four capitalised words and an optional credential ("…, Psy.D")
+_SPEAKER = re.compile(r"^\s*(?:\*\*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}(?:, [A-Z][\w.'-]*)?):(?:\*\*)?\s+")
 _VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]*)>")
 
 

@@ -36,6 +36,12 @@ def test_srt_speaker_prefix_is_removed_and_cues_keep_their_times():
     assert all(s.start <= s.end for s in segments)
 
 
+def test_a_speaker_label_with_a_credential_is_a_speaker():
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nMireille B. Reece, Psy.D: Where attention goes, energy flows.\n"
+    (segment,) = parse(srt, "application/x-subrip")
+    assert segment.speaker == "Mireille B. Reece, Psy.D" and segment.text == "Where attention goes, energy flows."
+
+
 def test_vtt_voice_tags_and_entities_are_cleaned():
     segments = load("podcastns_example.vtt", "text/vtt")
     assert len(segments) == 7 and not any("<v" in s.text or "&amp;" in s.text for s in segments)
