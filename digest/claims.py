@@ -71,9 +71,13 @@ _REACTION_WORDS = (
     r"|good for them|bravo|nice one|ha-ha|heh|whatever|anyway|here we go"
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
-_LAUGH = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk)\]", re.IGNORECASE)
+_SOUND = re.compile(  # what was heard rather than said: laughter, crosstalk, music and sound effects
+    r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk|applause|music|jingle|rimshot|soundboard|sound effects?)\b"
+    r"[^\]]*\]",
+    re.IGNORECASE,
+)
 _GAP = re.compile(r"[\[(](?:inaudible|unintelligible)[^\])]*[\])]", re.IGNORECASE)  # words nobody could make out
-_JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?)\]\W*$", re.IGNORECASE)
+_JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?|rimshot)\b[^\]]*\]\W*$", re.IGNORECASE)
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
     r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
@@ -185,7 +189,7 @@ def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) 
         return "boilerplate"
     if _JOKE.search(text):
         return "joke"
-    bare = _GAP.sub(" ", _LAUGH.sub(" ", text))
+    bare = _GAP.sub(" ", _SOUND.sub(" ", text))
     if _REACTION.match(bare):
         return "reaction"
     if _QUESTION.search(bare):
@@ -198,8 +202,8 @@ def why_not_a_claim(text: str, boilerplate: list[frozenset[str]] | None = None) 
 
 
 def _display(text: str) -> str:
-    """The statement as shown: laughter left out, a gap in the speech marked "…"."""
-    return " ".join(_GAP.sub(" … ", _LAUGH.sub(" ", text)).split())
+    """The statement as shown: laughter and sound effects left out, a gap in the speech marked "…"."""
+    return " ".join(_GAP.sub(" … ", _SOUND.sub(" ", text)).split())
 
 
 def extract(

@@ -458,7 +458,8 @@ def create_app(config: Config) -> App:
 
 
 def make_server(config: Config, host: str, port: int) -> Any:
-    """A waitress server for the archive, bound and not yet serving: ``.run()`` serves, ``.close()`` stops.
+    """A waitress server for the archive, bound and not yet serving: ``.run()`` serves, ``.close()`` stops
+    (from another thread, ``.trigger.pull_trigger(server.close)``, so the serving loop closes itself).
 
     Idle connections are closed after ``web.timeout`` seconds, and at most ``web.threads``
     requests run at once; waitress answers malformed requests itself.

@@ -52,6 +52,15 @@ def test_each_drop_has_its_reason():
     assert why_not_a_claim("I'm curious how the licence change affects the forks.") == "question"
     assert why_not_a_claim("We'll link to the paper in the show notes.") == "about the show"
     assert why_not_a_claim("You put an underscore 2 on the filename. [laughter]") == "joke"
+    assert why_not_a_claim("We rewrote it in Rust, so it's memory safe now. [rimshot 00:04:41.26]") == "joke"
+
+
+def test_sound_effects_are_not_words_of_a_statement():
+    (claim,) = extract(
+        1, 1, [Segment(0, 9, "[jingle 00:02:47.16] Deno 2 ships with npm compatibility for every package.", "Ana")]
+    )
+    assert claim.text == "Deno 2 ships with npm compatibility for every package." and claim.dropped is None
+    assert why_not_a_claim("[applause 00:15:53.15] Wow, that's amazing! [Music]") == "reaction"
 
 
 def test_repeated_intros_and_outros_are_boilerplate():

@@ -45,7 +45,8 @@ def archive(home, server, smtp, monkeypatch):
     thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
     yield base, store, config
-    httpd.close()
+    httpd.trigger.pull_trigger(httpd.close)  # closed by the serving thread itself, never under its select()
+    thread.join(5)
 
 
 @pytest.mark.slow
@@ -70,7 +71,7 @@ def test_search_a_spoken_phrase_then_follow_an_insight_quote_into_the_audio(arch
     assert re.search(r"#t=\d+$", href)
     requested = []
     page.route(
-        "https://cdn.invalid/**",
+        href.split("#")[0],  # the audio itself, wherever the feed keeps it
         lambda route: (
             requested.append(route.request.url),
             route.fulfill(status=200, body=b"ID3", content_type="audio/mpeg"),
