@@ -55,6 +55,23 @@ def test_each_drop_has_its_reason():
     assert why_not_a_claim("We rewrote it in Rust, so it's memory safe now. [rimshot 00:04:41.26]") == "joke"
 
 
+def test_a_list_or_a_new_paragraph_in_a_published_turn_ends_the_sentence_before_it():
+    markdown = (
+        "**Jerod Santo:** Two things stood out about this announcement:\n\n"
+        "1. They didn't compare Llama 3 to GPT-4 at all, so it likely still comes up short\n"
+        "2. They still call Llama open source though the license caps business size\n\n"
+        "So Llama 3 is open for businesses of all sizes, depending on how you define sizes\n"
+    )
+    srt = to_srt(markdown)
+    said = [s.text for s in sentences(publisher_transcripts.parse(srt, "application/x-subrip"))]
+    assert said == [
+        "Two things stood out about this announcement: They didn't compare Llama 3 to GPT-4 at all, so it likely "
+        "still comes up short.",
+        "They still call Llama open source though the license caps business size.",
+        "So Llama 3 is open for businesses of all sizes, depending on how you define sizes",
+    ]
+
+
 def test_sound_effects_are_not_words_of_a_statement():
     (claim,) = extract(
         1, 1, [Segment(0, 9, "[jingle 00:02:47.16] Deno 2 ships with npm compatibility for every package.", "Ana")]

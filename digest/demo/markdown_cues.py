@@ -22,6 +22,7 @@ _ESCAPE = re.compile(r"\\([\[\]#*_()>`.-])")
 _CLOCK = r"\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?"
 _TIMESTAMP = re.compile(rf"\\?\[{_CLOCK}\\?\]")  # a section's start time: not speech
 _GAP = re.compile(rf"\\?\[unintelligible {_CLOCK}\\?\]")  # words the transcriber could not make out
+_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*+])\s+")  # a list item's marker
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
@@ -45,10 +46,12 @@ def _plain(line: str) -> str:
 
 
 def turns(markdown: str) -> list[Turn]:
-    """The speaker turns of a transcript; ``**Break:**`` ends a turn and says nothing."""
+    """The speaker turns of a transcript; ``**Break:**`` ends a turn and says nothing. A new paragraph or
+    list item within a turn ends the sentence before it, even where the transcript has no full stop."""
     found: list[Turn] = []
     speaker: str | None = None
     pause = False
+    new_block = False
     for raw in markdown.splitlines():
         if match := _TURN.match(raw.strip()):
             speaker = None if match[1].strip().lower() == "break" else match[1].strip()
@@ -57,9 +60,14 @@ def turns(markdown: str) -> list[Turn]:
                 found.append(Turn(speaker, "", pause))
                 pause = False
             raw = match[2]
-        text = _plain(raw)
+        item = _ITEM.match(raw)
+        text = _plain(raw[item.end() :] if item else raw)
         if text and speaker and found:
-            found[-1].text = f"{found[-1].text} {text}".strip()
+            before = found[-1].text
+            if (item or new_block) and before.rstrip("\"')”’")[-1:] not in ("", *".!?…:;-—]"):
+                before += "."
+            found[-1].text = f"{before} {text}".strip()
+        new_block = not raw.strip()
     return [t for t in found if t.text]
 
 
