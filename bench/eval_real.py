@@ -109,9 +109,7 @@ def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, 
             texts = [[i["statement"], *(q["text"] for q in i["quotes"])] for i in picks]
             vectors = embedder.embed([i["statement"] for i in picks])
             top = embedder.embed([item.headline for item in day.top])
-            score = real_days.score(day, texts, vectors, top, earlier)
-            alone = real_days.score(day, [t[:1] for t in texts], vectors, top, earlier)
-            result = DayResult(day.date, score, alone, seconds, picks)
+            result = DayResult(day.date, *real_days.scores(day, texts, vectors, top, earlier), seconds, picks)
             result.method = made["method"]
             for p in picks:
                 verdict = judged.get(p["statement"], {})

@@ -125,3 +125,11 @@ def score(
     runners = {k for texts in picks for k, item in enumerate(day.runners_up) if matches(texts, item)}
     stale = sum(1 for h in day.stale if h in earlier and any(matches(texts, earlier[h]) for texts in picks))
     return Score(len(hits), len(runners), stale)
+
+
+def scores(
+    day: Day, picks: list[list[str]], vectors: np.ndarray, top: np.ndarray, earlier: dict[str, GoldItem]
+) -> tuple[Score, Score]:
+    """``score`` by each pick's statement and quotes, then by its statement alone (more quotes are more
+    chances to match, so the second compares like with like)."""
+    return score(day, picks, vectors, top, earlier), score(day, [p[:1] for p in picks], vectors, top, earlier)

@@ -182,8 +182,7 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
         texts = [[q.text for q in ins.quotes] for ins in insights]
         vecs = np.array([d.vectors[by_id[ins.claim_ids[0]]] for ins in insights])
         old = earlier_top.setdefault(d.day.period, {})
-        score = real_days.score(d.day, texts, vecs, d.top, old)
-        alone = real_days.score(d.day, [t[:1] for t in texts], vecs, d.top, old)
+        score, alone = real_days.scores(d.day, texts, vecs, d.top, old)
         results.append(DayScore(d.day.date, score, alone, [i.statement for i in insights], [i.shows for i in insights]))
         for ins in insights:
             sent_vecs.extend(d.vectors[by_id[cid]] for cid in ins.claim_ids)

@@ -71,13 +71,12 @@ _REACTION_WORDS = (
     r"|good for them|bravo|nice one|ha-ha|heh|whatever|anyway|here we go"
 )
 _REACTION = re.compile(rf"^(?:\W*\b(?:{_REACTION_WORDS})\b)+\W*$", re.IGNORECASE)
+_LAUGHTER = r"laughs?|laughter|laughing|chuckles?"
 _SOUND = re.compile(  # what was heard rather than said: laughter, crosstalk, music and sound effects
-    r"\[(?:laughs?|laughter|laughing|chuckles?|crosstalk|applause|music|jingle|rimshot|soundboard|sound effects?)\b"
-    r"[^\]]*\]",
-    re.IGNORECASE,
+    rf"\[(?:{_LAUGHTER}|crosstalk|applause|music|jingle|rimshot|soundboard|sound effects?)\b[^\]]*\]", re.IGNORECASE
 )
 _GAP = re.compile(r"[\[(](?:inaudible|unintelligible)[^\])]*[\])]", re.IGNORECASE)  # words nobody could make out
-_JOKE = re.compile(r"\[(?:laughs?|laughter|laughing|chuckles?|rimshot)\b[^\]]*\]\W*$", re.IGNORECASE)
+_JOKE = re.compile(rf"\[(?:{_LAUGHTER}|rimshot)\b[^\]]*\]\W*$", re.IGNORECASE)  # a closing laugh or rimshot
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
     r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
