@@ -39,14 +39,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_days  # noqa: E402
-from real_days import ROOT, Day  # noqa: E402
+from real_days import Day  # noqa: E402
 
 from digest.demo.markdown_cues import to_srt  # noqa: E402
 from digest.minilm import NumpyMiniLM  # noqa: E402
 from digest.rss import RssItem, rss  # noqa: E402
-
-JUDGED = ROOT / "bench" / "data" / "judged_picks.json"
-FILLER = {"filler", "intro", "outro", "ad"}
 
 
 @dataclass
@@ -138,7 +135,7 @@ def main() -> None:
         if args.llm_url
         else {}
     )
-    judged = {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
+    judged = real_days.judged_picks()
     days = real_days.load(args.split)
     results: list[DayResult] = []
     embedder = NumpyMiniLM()
@@ -146,7 +143,7 @@ def main() -> None:
         results += run_period([d for d in days if d.period == period], judged, embedder, llm)
     print(f"{args.split}: editor's picks matched per day (runners-up in brackets), filler, stale, support, seconds")
     for r in results:
-        filler = sum(v in FILLER for v in r.verdicts)
+        filler = sum(v in real_days.FILLER for v in r.verdicts)
         unjudged = sum(v is None for v in r.verdicts)
         print(
             f"  {r.date}: matched {r.score.matched}/5 (+{r.score.runner_up}; {r.alone.matched} by the statement alone)"
@@ -161,13 +158,9 @@ def main() -> None:
     print(f"  mean matched {mean:.2f}/5 per day ({alone:.2f} by the statements alone) over {len(results)} days")
     if args.unjudged:
         todo = [
-            {
-                "date": r.date,
-                "statement": p["statement"],
-                "quotes": [f"{q['show']}: {q['text']}" for q in p["quotes"]],
-                "verdict": None,
-                "quotes_agree": None if p["support"]["shows"] > 1 else True,
-            }
+            real_days.to_judge(
+                r.date, p["statement"], [f"{q['show']}: {q['text']}" for q in p["quotes"]], p["support"]["shows"]
+            )
             for r in results
             for p, v in zip(r.picks, r.verdicts)
             if v is None

@@ -133,3 +133,23 @@ def scores(
     """``score`` by each pick's statement and quotes, then by its statement alone (more quotes are more
     chances to match, so the second compares like with like)."""
     return score(day, picks, vectors, top, earlier), score(day, [p[:1] for p in picks], vectors, top, earlier)
+
+
+JUDGED = ROOT / "bench" / "data" / "judged_picks.json"
+FILLER = {"filler", "intro", "outro", "ad"}
+
+
+def judged_picks() -> dict[str, dict]:
+    """The labelled list of every pick a bench has shown, by statement: verdict, quotes_agree and why."""
+    return {j["statement"]: j for j in json.loads(JUDGED.read_text())} if JUDGED.exists() else {}
+
+
+def to_judge(date: str, statement: str, quotes: list[str], shows: int) -> dict:
+    """An entry for the judged list with its verdict left to a person (``quotes_agree`` too, when it claims support)."""
+    return {
+        "date": date,
+        "statement": statement,
+        "quotes": quotes,
+        "verdict": None,
+        "quotes_agree": None if shows > 1 else True,
+    }

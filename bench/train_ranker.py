@@ -167,6 +167,7 @@ class DayScore:
     alone: real_days.Score  # by each pick's statement alone
     picks: list[str]
     shows: list[int]
+    quotes: list[list[str]]  # "Show: text" of each pick's quotes
 
 
 def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> list[DayScore]:
@@ -183,25 +184,52 @@ def evaluate(data: list[DayData], ranker: Ranker, settings: RankSettings) -> lis
         vecs = np.array([d.vectors[by_id[ins.claim_ids[0]]] for ins in insights])
         old = earlier_top.setdefault(d.day.period, {})
         score, alone = real_days.scores(d.day, texts, vecs, d.top, old)
-        results.append(DayScore(d.day.date, score, alone, [i.statement for i in insights], [i.shows for i in insights]))
+        quotes = [[f"{q.show}: {q.text}" for q in ins.quotes] for ins in insights]
+        results.append(
+            DayScore(d.day.date, score, alone, [i.statement for i in insights], [i.shows for i in insights], quotes)
+        )
         for ins in insights:
             sent_vecs.extend(d.vectors[by_id[cid]] for cid in ins.claim_ids)
         old.update((item.headline, item) for item in d.day.top)
     return results
 
 
-def report(name: str, scores: list[DayScore]) -> float:
+def report(name: str, scores: list[DayScore], judged: dict[str, dict] | None = None) -> float:
+    """One line per model: matched per day, and with ``judged`` the filler picks by the judged list."""
     mean = float(np.mean([s.score.matched for s in scores])) if scores else 0.0
     alone = float(np.mean([s.alone.matched for s in scores])) if scores else 0.0
     days = " ".join(f"{s.date}:{s.score.matched}(+{s.score.runner_up}){'!' * s.score.stale}" for s in scores)
     print(f"  {name:<34} {mean:.2f}/5 per day ({alone:.2f} by statements alone)   {days}")
+    if judged is not None:
+        verdicts = [[judged.get(p, {}).get("verdict") for p in s.picks] for s in scores]
+        filler = [sum(v in real_days.FILLER for v in day) for day in verdicts]
+        unjudged = sum(v is None for day in verdicts for v in day)
+        claims = [judged.get(p, {}) for s in scores for p, n in zip(s.picks, s.shows) if n > 1]
+        right = sum(bool(j.get("quotes_agree")) for j in claims)
+        print(
+            f"  {'':<34} filler {sum(filler)} of {sum(map(len, verdicts))} picks ({unjudged} unjudged): {filler};"
+            f" said on N shows right {right}/{len(claims)}"
+        )
     return mean
+
+
+def unjudged(scores: list[DayScore], judged: dict[str, dict]) -> list[dict]:
+    """Entries for the judged list: the picks in ``scores`` that it does not have yet."""
+    return [
+        real_days.to_judge(s.date, pick, quotes, shows)
+        for s in scores
+        for pick, quotes, shows in zip(s.picks, s.quotes, s.shows)
+        if pick not in judged
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="report only; do not write the weights")
     parser.add_argument("--show", action="store_true", help="print the real-dev picks")
+    parser.add_argument(
+        "--unjudged", type=Path, help="write the leave-one-period-out picks not yet in judged_picks.json here, to judge"
+    )
     args = parser.parse_args()
     cache = ROOT / ".bench" / "real-days.sqlite"
     store = Store(cache)
@@ -220,13 +248,14 @@ def main() -> None:
         rest = [d for d in train if d.day.period != p]
         lopo += evaluate(held, fit(rest, names), settings)
         hand += evaluate(held, hand_tuned(rest), settings)
-    report("learned (LOPO)", lopo)
+    judged = real_days.judged_picks()
+    report("learned (LOPO)", lopo, judged)
     report("hand-tuned (LOPO)", hand)
     report("random scores", evaluate(train, RandomScores(), settings))
     model = fit(train, names)
     print("real-dev (trained on all of real-train):")
     dev_scores = evaluate(dev, model, settings)
-    report("learned", dev_scores)
+    report("learned", dev_scores, judged)
     report("hand-tuned", evaluate(dev, hand_tuned(train), settings))
     order = np.argsort(-np.abs(model.weights))
     order = order[order < len(model.features)]
@@ -236,6 +265,8 @@ def main() -> None:
             print(s.date)
             for t, n in zip(s.picks, s.shows):
                 print(f"   [{n}] {t[:200]}")
+    if args.unjudged:
+        args.unjudged.write_text(json.dumps(unjudged(lopo, judged), indent=1, ensure_ascii=False) + "\n")
     if not args.check:
         WEIGHTS.parent.mkdir(exist_ok=True)
         WEIGHTS.write_text(json.dumps(model.to_json(), indent=1) + "\n")
