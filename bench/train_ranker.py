@@ -43,6 +43,8 @@ from digest.store import Store  # noqa: E402
 
 RUNNER_UP_WEIGHT = 0.5
 L2 = 10_000.0
+QUALITY_L2 = 10.0  # the reader head's, chosen under leave-one-period-out (see the data card)
+QUALITY_WEIGHT = 0.5  # how much the reader head counts against the editor head, likewise
 WEIGHTS = ROOT / "digest" / "data" / "ranker.json"
 SHOWS: dict[str, int] = {}  # show key → feed id
 # The hand-tuned score the learned one is compared with: substance and cross-show support up, chatter down.
@@ -117,16 +119,50 @@ def prepare(days: list[Day], store: Store, embedder: SentenceTransformerEmbedder
     return out
 
 
-def fit(data: list[DayData], names: list[str], l2: float = L2, embedding: bool = True) -> Ranker:
-    """L2-regularised logistic regression by Newton's method, positives up-weighted to balance the classes."""
+def fit(
+    data: list[DayData], names: list[str], l2: float = L2, embedding: bool = True, judged: dict[str, dict] | None = None
+) -> Ranker:
+    """The editor head: positives up-weighted to balance the classes; with ``judged``, the reader head too."""
     columns = [NAMES.index(n) for n in names]
     x = np.concatenate([np.hstack([d.x[:, columns], d.vectors]) if embedding else d.x[:, columns] for d in data])
-    x = x.astype(np.float64)
     y = np.concatenate([d.y for d in data]).astype(np.float64)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    target = (y > 0).astype(np.float64)
     weight = np.where(y > 0, y * (len(y) - (y > 0).sum()) / max((y > 0).sum(), 1), 1.0)
+    editor = _logistic(names, x, (y > 0).astype(np.float64), weight, l2, embedding)
+    if judged is not None:
+        editor.quality, editor.quality_weight = fit_quality(data, names, judged), QUALITY_WEIGHT
+    return editor
+
+
+def fit_quality(data: list[DayData], names: list[str], judged: dict[str, dict]) -> Ranker:
+    """The reader head: the judged picks among ``data``'s statements, insight (1) against filler (0). Inputs
+    are standardised over all statements, as the editor head's are."""
+    columns = [NAMES.index(n) for n in names]
+    every = np.concatenate([d.x[:, columns] for d in data])
+    rows = [
+        (d.x[i, columns], judged[c.text]["verdict"]) for d in data for i, c in enumerate(d.claims) if c.text in judged
+    ]
+    x = np.array([r for r, _ in rows])
+    target = np.array([v not in real_days.FILLER for _, v in rows], dtype=np.float64)
+    return _logistic(names, x, target, np.ones(len(rows)), QUALITY_L2, embedding=False, population=every)
+
+
+def _logistic(
+    names: list[str],
+    x: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray,
+    l2: float,
+    embedding: bool,
+    population: np.ndarray | None = None,
+) -> Ranker:
+    """L2-regularised logistic regression by Newton's method; the bias is not penalised. Inputs are
+    standardised over ``population`` (by default ``x``), and its range of each named feature is where the
+    ranker holds them."""
+    x = x.astype(np.float64)
+    population = x if population is None else population.astype(np.float64)
+    mean, scale = population.mean(axis=0), population.std(axis=0) + 1e-6
+    named = population[:, : len(names)]
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = np.zeros(z.shape[1])
     penalty = np.full(z.shape[1], l2)
     penalty[-1] = 0
@@ -138,8 +174,16 @@ def fit(data: list[DayData], names: list[str], l2: float = L2, embedding: bool =
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    weights = w[:-1].astype(np.float32)
-    return Ranker(names, mean.astype(np.float32), scale.astype(np.float32), weights, float(w[-1]), embedding)
+    return Ranker(
+        names,
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+        w[:-1].astype(np.float32),
+        float(w[-1]),
+        low=named.min(axis=0).astype(np.float32),
+        high=named.max(axis=0).astype(np.float32),
+        embedding=embedding,
+    )
 
 
 def hand_tuned(data: list[DayData]) -> Ranker:
@@ -242,24 +286,30 @@ def main() -> None:
     names = list(NAMES)
     print("leave-one-period-out on real-train (matched editor's picks; +runners-up; ! stale repeats):")
     periods = sorted({d.day.period for d in train})
-    lopo, hand = [], []
+    judged = real_days.judged_picks()
+    lopo, editor_only, hand = [], [], []
     for p in periods:
         held = [d for d in train if d.day.period == p]
         rest = [d for d in train if d.day.period != p]
-        lopo += evaluate(held, fit(rest, names), settings)
+        lopo += evaluate(held, fit(rest, names, judged=judged), settings)
+        editor_only += evaluate(held, fit(rest, names), settings)
         hand += evaluate(held, hand_tuned(rest), settings)
-    judged = real_days.judged_picks()
     report("learned (LOPO)", lopo, judged)
+    report("editor head alone (LOPO)", editor_only, judged)
     report("hand-tuned (LOPO)", hand)
     report("random scores", evaluate(train, RandomScores(), settings))
-    model = fit(train, names)
+    model = fit(train, names, judged=judged)
     print("real-dev (trained on all of real-train):")
     dev_scores = evaluate(dev, model, settings)
     report("learned", dev_scores, judged)
+    report("editor head alone", evaluate(dev, fit(train, names), settings), judged)
     report("hand-tuned", evaluate(dev, hand_tuned(train), settings))
     order = np.argsort(-np.abs(model.weights))
     order = order[order < len(model.features)]
     print("feature weights (standardised):", ", ".join(f"{model.features[i]} {model.weights[i]:+.2f}" for i in order))
+    if model.quality:
+        q = model.quality
+        print("reader head:", ", ".join(f"{q.features[i]} {q.weights[i]:+.2f}" for i in np.argsort(-np.abs(q.weights))))
     if args.show:
         for s in dev_scores:
             print(s.date)

@@ -2,8 +2,8 @@
 
 A statement is one to three consecutive sentences of one speaker turn. A sentence that
 leans on the one before it ("It…", "Because…", a short fragment, or "he" or "her" before
-any name) extends the statement before it; one that opens a turn with a pointer back
-("It…", "Because…") cannot be understood alone and is dropped.
+any name) extends the statement before it; one that cannot (it opens a turn, or the statement
+before it is full or dropped) cannot be understood alone and is dropped.
 Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
 jokes, questions, talk about the show itself, and sponsor reads, which run from their
 cue to the end of the speaker's turn (or of the cue's segment when no speaker is named).
@@ -236,7 +236,7 @@ def extract(
         if current and same_turn and current[1] is None and _extends(current[0], s):
             current[0].append(s)
             continue
-        if _LEANS_BACK.match(s.text) and not (current and same_turn and current[1] is None):
+        if _leans_back(s.text):  # it could not join the statement before it, so it would stand alone
             reason = "needs context"
         groups.append(([s], reason))
     claims = []

@@ -12,12 +12,14 @@ from digest.claims import extract, sentences, why_not_a_claim
 from digest.demo.markdown_cues import to_srt
 from digest.models import Segment
 
-REAL_DEV = Path(__file__).resolve().parent.parent / "bench" / "data" / "evalsets" / "real-dev" / "transcripts"
+EVALSETS = Path(__file__).resolve().parent.parent / "bench" / "data" / "evalsets"
+REAL_DEV = EVALSETS / "real-dev" / "transcripts"
+REAL_TRAIN = EVALSETS / "real-train"
 
 
-def real(name: str) -> list:
+def real(name: str, folder: Path = REAL_DEV) -> list:
     """Statements of a real Changelog transcript (CC BY-SA 4.0, see bench/data/evalsets/real-dev/README.md)."""
-    srt = to_srt((REAL_DEV / f"{name}.md").read_text(encoding="utf-8"))
+    srt = to_srt((folder / f"{name}.md").read_text(encoding="utf-8"))
     return extract(1, 1, publisher_transcripts.parse(srt, "application/x-subrip"))
 
 
@@ -116,6 +118,23 @@ def test_a_sentence_that_leans_back_extends_the_statement_before_it_within_one_t
     # "It" opens another speaker's turn: it cannot be understood alone and is never shown alone.
     assert [c.dropped for c in claims] == [None, "needs context"]
     assert [c.speaker for c in claims] == ["Ana", "Ben"] and claims[0].start == 0
+
+
+def test_a_sentence_that_leans_back_but_cannot_join_the_statement_before_it_is_never_shown_alone():
+    # Real (Go Time 252): "They originally asked for 5 billion…" follows a statement already three sentences
+    # long, in the same turn. Alone, "they" is nobody; it had been a training-day pick.
+    statements = real("gotime-252", REAL_TRAIN / "y2022" / "transcripts")
+    asked = next(c for c in statements if "originally asked for 5 billion" in c.text)
+    assert asked.text.startswith("They originally") and asked.dropped == "needs context"
+    said = [
+        "Oracle sued Google over the Java APIs in Android in 2010.",
+        "It claimed that the API headers alone were under copyright.",
+        "It lost at the Supreme Court in 2021, eleven years later.",
+        "They asked for five billion dollars in damages at first.",
+    ]
+    claims = extract(1, 1, [Segment(n * 4, n * 4 + 4, text, "Ana") for n, text in enumerate(said)])
+    assert [c.text for c in claims] == [" ".join(said[:3]), said[3]]
+    assert [c.dropped for c in claims] == [None, "needs context"]
 
 
 def test_a_sentence_that_says_him_or_her_before_naming_anyone_extends_the_one_before():

@@ -3,6 +3,8 @@ staleness, repeats, syndicated copies, the quality bar, explanations and determi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -117,6 +119,39 @@ def test_a_statement_its_speaker_does_not_vouch_for_scores_below_the_same_point_
     flipped = x.copy()
     flipped[1:, NAMES.index("disclaims")] = 0.0
     assert np.all(model.scores(x, vectors)[1:] < model.scores(flipped, vectors)[1:])
+
+
+def test_the_reader_head_lowers_a_statement_that_leans_on_what_came_before(minilm):
+    # Judged picks that read as filler most often point outside themselves ("they", "it") or hedge.
+    claims, vectors, _, ctx = day(minilm, [(1, SQLITE), (2, XZ), (3, REDIS)])
+    x = features(claims, vectors, ctx.stats, ctx.df)
+    model = bundled()
+    assert model.quality is not None and model.quality_weight > 0
+    leaning = x.copy()
+    leaning[:, NAMES.index("references")] += 2
+    leaning[:, NAMES.index("hedges")] += 2
+    assert np.all(model.quality.scores(leaning, vectors) < model.quality.scores(x, vectors))
+    assert np.all(model.scores(leaning, vectors) < model.scores(x, vectors))
+    # The score is the editor head's log-odds plus the reader head's, weighted.
+    editor_only = replace(model, quality=None)
+    assert np.allclose(
+        model.scores(x, vectors),
+        editor_only.scores(x, vectors) + model.quality_weight * model.quality.scores(x, vectors),
+    )
+
+
+def test_an_input_beyond_anything_seen_in_training_is_held_to_the_trained_range(minilm):
+    # One statement per episode: each spends its whole episode on its topic, far beyond any real one.
+    claims, vectors, _, ctx = day(minilm, [(1, SQLITE), (2, XZ)])
+    x = features(claims, vectors, ctx.stats, ctx.df)
+    model = bundled()
+    dwell = NAMES.index("dwell")
+    top = model.high[model.features.index("dwell")]
+    assert np.all(x[:, dwell] > top)
+    held = x.copy()
+    held[:, dwell] = top
+    assert np.allclose(model.scores(x, vectors), model.scores(held, vectors))
+    assert all(abs(v) < 5 for v in model.explain(x[0], vectors[0]).values())
 
 
 def test_the_bundled_ranker_reads_its_own_features():
