@@ -85,7 +85,7 @@ SETTINGS: list[Setting] = [
     Setting(
         "rank.cluster_threshold", 0.5, "Cosine similarity at which a statement repeats an earlier pick of the day."
     ),
-    Setting("rank.agreement", 0.7, "Cosine similarity at which another show's statement agrees with a pick."),
+    Setting("rank.agreement", 0.73, "Cosine similarity at which another show's statement agrees with a pick."),
     Setting("rank.novelty_threshold", 0.6, "Cosine similarity to anything already sent at which a statement is stale."),
     Setting("rank.diversity", 0.7, "MMR trade-off: 1 is pure score, 0 is pure diversity."),
     Setting("rank.min_score", 0.05, "Quality bar: the ranker's probability below which nothing is picked."),
@@ -151,6 +151,13 @@ SETTINGS: list[Setting] = [
     Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),
 ]
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default(name: str) -> Any:
+    """A setting's default, for the settings dataclasses of the stages that read it."""
+    return _BY_NAME[name].default
+
+
 RENAMED = {"llm.enabled": 'set llm.mode = "rewrite" (or "select"; see README)'}  # old name → what to write now
 
 

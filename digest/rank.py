@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digest.config import default
 from digest.features import NAMES, EpisodeStats, features, max_similarity
 from digest.models import Claim, Insight, Quote, RunnerUp
 from digest.ranker import Ranker, bundled
@@ -42,18 +43,18 @@ class ClaimInfo:
 
 @dataclass
 class RankSettings:
-    """The ``rank.*`` settings."""
+    """The ``rank.*`` settings; their defaults and help live in ``digest.config``."""
 
-    top_k: int = 5
-    min_shows: int = 1
-    cluster_threshold: float = 0.5
-    agreement: float = 0.7
-    novelty_threshold: float = 0.6
-    diversity: float = 0.7
-    min_score: float = 0.05
-    support_boost: float = 0.5
-    min_words: int = 12
-    max_quotes: int = 4
+    top_k: int = default("rank.top_k")
+    min_shows: int = default("rank.min_shows")
+    cluster_threshold: float = default("rank.cluster_threshold")
+    agreement: float = default("rank.agreement")
+    novelty_threshold: float = default("rank.novelty_threshold")
+    diversity: float = default("rank.diversity")
+    min_score: float = default("rank.min_score")
+    support_boost: float = default("rank.support_boost")
+    min_words: int = default("rank.min_words")
+    max_quotes: int = default("rank.max_quotes")
 
 
 @dataclass
