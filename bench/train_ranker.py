@@ -138,12 +138,15 @@ def fit_quality(data: list[DayData], names: list[str], judged: dict[str, dict]) 
     are standardised over all statements, as the editor head's are."""
     columns = [NAMES.index(n) for n in names]
     every = np.concatenate([d.x[:, columns] for d in data])
-    rows = [
-        (d.x[i, columns], judged[c.text]["verdict"]) for d in data for i, c in enumerate(d.claims) if c.text in judged
-    ]
-    x = np.array([r for r, _ in rows])
-    target = np.array([v not in real_days.FILLER for _, v in rows], dtype=np.float64)
+    rows = judged_rows(data, judged)
+    x = np.array([d.x[i, columns] for d, i, _ in rows])
+    target = np.array([v not in real_days.FILLER for _, _, v in rows], dtype=np.float64)
     return _logistic(names, x, target, np.ones(len(rows)), QUALITY_L2, embedding=False, population=every)
+
+
+def judged_rows(data: list[DayData], judged: dict[str, dict]) -> list[tuple[DayData, int, str]]:
+    """The statements of ``data`` that the judged list has a verdict for: day, index and verdict."""
+    return [(d, i, judged[c.text]["verdict"]) for d in data for i, c in enumerate(d.claims) if c.text in judged]
 
 
 def _logistic(
@@ -309,6 +312,9 @@ def main() -> None:
     print("feature weights (standardised):", ", ".join(f"{model.features[i]} {model.weights[i]:+.2f}" for i in order))
     if model.quality:
         q = model.quality
+        verdicts = [v for _, _, v in judged_rows(train, judged)]
+        filler = sum(v in real_days.FILLER for v in verdicts)
+        print(f"reader head: trained on {len(verdicts)} judged picks, {filler} of them filler, intro or ad")
         print("reader head:", ", ".join(f"{q.features[i]} {q.weights[i]:+.2f}" for i in np.argsort(-np.abs(q.weights))))
     if args.show:
         for s in dev_scores:
