@@ -45,6 +45,10 @@ RUNNER_UP_WEIGHT = 0.5
 L2 = 10_000.0
 QUALITY_L2 = 10.0  # the reader head's, chosen under leave-one-period-out (see the data card)
 QUALITY_WEIGHT = 0.5  # how much the reader head counts against the editor head, likewise
+# Left out of the reader head: agreement is already a boost on top of the score (rank.support_boost), so
+# among the picks, those that other shows agree with needed less else to get in, and a head fitted on the
+# picks alone learns agreement as a sign of filler (Berkson's paradox). It would undo the boost.
+NOT_FOR_READERS = {"agreeing_shows"}
 WEIGHTS = ROOT / "digest" / "data" / "ranker.json"
 SHOWS: dict[str, int] = {}  # show key → feed id
 # The hand-tuned score the learned one is compared with: substance and cross-show support up, chatter down.
@@ -129,7 +133,8 @@ def fit(
     weight = np.where(y > 0, y * (len(y) - (y > 0).sum()) / max((y > 0).sum(), 1), 1.0)
     editor = _logistic(names, x, (y > 0).astype(np.float64), weight, l2, embedding)
     if judged is not None:
-        editor.quality, editor.quality_weight = fit_quality(data, names, judged), QUALITY_WEIGHT
+        readable = [n for n in names if n not in NOT_FOR_READERS]
+        editor.quality, editor.quality_weight = fit_quality(data, readable, judged), QUALITY_WEIGHT
     return editor
 
 
@@ -275,7 +280,9 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="report only; do not write the weights")
     parser.add_argument("--show", action="store_true", help="print the real-dev picks")
     parser.add_argument(
-        "--unjudged", type=Path, help="write the leave-one-period-out picks not yet in judged_picks.json here, to judge"
+        "--unjudged",
+        type=Path,
+        help="write the leave-one-period-out picks (of both rankers) not yet in judged_picks.json here, to judge",
     )
     args = parser.parse_args()
     cache = ROOT / ".bench" / "real-days.sqlite"
@@ -322,7 +329,9 @@ def main() -> None:
             for t, n in zip(s.picks, s.shows):
                 print(f"   [{n}] {t[:200]}")
     if args.unjudged:
-        args.unjudged.write_text(json.dumps(unjudged(lopo, judged), indent=1, ensure_ascii=False) + "\n")
+        todo = unjudged(lopo, judged) + unjudged(editor_only, judged)
+        todo = list({t["statement"]: t for t in todo}.values())
+        args.unjudged.write_text(json.dumps(todo, indent=1, ensure_ascii=False) + "\n")
     if not args.check:
         WEIGHTS.parent.mkdir(exist_ok=True)
         WEIGHTS.write_text(json.dumps(model.to_json(), indent=1) + "\n")

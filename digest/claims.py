@@ -1,9 +1,10 @@
 """Cut transcripts into self-contained statements and drop what is not a claim, saying why.
 
 A statement is one to three consecutive sentences of one speaker turn. A sentence that
-leans on the one before it ("It…", "Because…", a short fragment, or "he" or "her" before
-any name) extends the statement before it; one that cannot (it opens a turn, or the statement
-before it is full or dropped) cannot be understood alone and is dropped.
+leans on the one before it ("It…", "Because…", a short fragment, "he" or "her" before any
+name, or the rest of a quotation the one before opened) extends the statement before it;
+one that cannot (it opens a turn, or the statement before it is full or dropped) cannot be
+understood alone and is dropped.
 Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
 jokes, questions, talk about the show itself, and sponsor reads, which run from their
 cue to the end of the speaker's turn (or of the cue's segment when no speaker is named).
@@ -26,7 +27,7 @@ TURN_PAUSE = 1.5  # seconds of silence that end a turn when the transcript names
 EDGE_SENTENCES = 12  # intros and outros live in the first and last sentences of an episode
 _SENTENCE_END = re.compile(
     r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)"
-    r"(?<=[.!?…])[\"')\]”]*\s+(?=[\"'(\[“]?[A-Za-z0-9$])"
+    r"(?<=[.!?…])([\"')\]”]*)\s+(?=[\"'(\[“]?[A-Za-z0-9$])"
 )
 _AD = re.compile(
     r"brought to you by|sponsored by|our sponsors?\b|sponsored news|thanks? (?:to )?\S+ for sponsoring"
@@ -79,12 +80,18 @@ _GAP = re.compile(r"[\[(](?:inaudible|unintelligible)[^\])]*[\])]", re.IGNORECAS
 _JOKE = re.compile(rf"\[(?:{_LAUGHTER}|rimshot)\b[^\]]*\]\W*$", re.IGNORECASE)  # a closing laugh or rimshot
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
-    r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same)\b",
+    r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same"
+    r"|(?:of|from|among|out of) (?:that|those|these|them|which))\b",  # "Of that, 80%…" splits a total said before
     re.IGNORECASE,
 )
 
 
 _PERSON = re.compile(r"\b(?:he|him|his|she|her|hers|he's|she's|he'd|she'd|he'll|she'll)\b", re.IGNORECASE)
+
+
+def _open_quote(text: str) -> bool:
+    """Whether a quotation opened in ``text`` is still open at its end: the sentence after it goes on quoting."""
+    return text.count('"') % 2 == 1 or text.count("“") > text.count("”")
 
 
 def _leans_back(text: str) -> bool:
@@ -152,7 +159,7 @@ def sentences(segments: list[Segment]) -> list[Sentence]:
 
         begin = 0
         for match in [*_SENTENCE_END.finditer(text), None]:
-            stop = match.start() if match else len(text)
+            stop = match.end(1) if match else len(text)  # closing quotes and brackets end the sentence too
             chunk = text[begin:stop].strip()
             if chunk:
                 (start, number), (end, _) = at(begin), at(max(begin, stop - 1))
@@ -236,7 +243,8 @@ def extract(
         if current and same_turn and current[1] is None and _extends(current[0], s):
             current[0].append(s)
             continue
-        if _leans_back(s.text):  # it could not join the statement before it, so it would stand alone
+        quoting = current is not None and same_turn and _open_quote(" ".join(m.text for m in current[0]))
+        if _leans_back(s.text) or quoting:  # it could not join the statement before it, so it would stand alone
             reason = "needs context"
         groups.append(([s], reason))
     claims = []
@@ -259,8 +267,10 @@ def _in_sponsor_block(cue: Sentence, s: Sentence, after: int) -> bool:
 
 
 def _extends(statement: list[Sentence], nxt: Sentence) -> bool:
-    """Whether ``nxt`` belongs with the statement before it: it leans back, or one of them is a fragment."""
+    """Whether ``nxt`` belongs with the statement before it: it leans back, it goes on with a quotation the
+    statement opened, or one of them is a fragment."""
     count = sum(len(words(s.text)) for s in statement)
     if len(statement) >= MAX_SENTENCES or count + len(words(nxt.text)) > MAX_WORDS:
         return False
-    return _leans_back(nxt.text) or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS
+    quoting = _open_quote(" ".join(s.text for s in statement))
+    return _leans_back(nxt.text) or quoting or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS

@@ -118,6 +118,10 @@ def test_a_sentence_that_leans_back_extends_the_statement_before_it_within_one_t
     # "It" opens another speaker's turn: it cannot be understood alone and is never shown alone.
     assert [c.dropped for c in claims] == [None, "needs context"]
     assert [c.speaker for c in claims] == ["Ana", "Ben"] and claims[0].start == 0
+    # Real (JS Party 342): "Of that, 80% worked on WordPress" splits a total said the sentence before.
+    total = "Automattic contributes back 3,915 hours a week to open source, by Matt's numbers."
+    claims = extract(1, 1, [Segment(0, 5, total, "Ana"), Segment(5, 9, "Of that, 80% worked on WordPress.", "Ana")])
+    assert [c.text for c in claims] == [total + " Of that, 80% worked on WordPress."]
 
 
 def test_a_sentence_that_leans_back_but_cannot_join_the_statement_before_it_is_never_shown_alone():
@@ -135,6 +139,20 @@ def test_a_sentence_that_leans_back_but_cannot_join_the_statement_before_it_is_n
     claims = extract(1, 1, [Segment(n * 4, n * 4 + 4, text, "Ana") for n, text in enumerate(said)])
     assert [c.text for c in claims] == [" ".join(said[:3]), said[3]]
     assert [c.dropped for c in claims] == [None, "needs context"]
+
+
+def test_a_quotation_that_runs_over_sentences_stays_in_one_statement_with_its_closing_mark():
+    # Real (The Changelog 586): the quoted pitch runs over two sentences; cut after the first, the
+    # statement ended mid-quotation and was the demo's first pick.
+    statements = real("changelog-586")
+    pitch = next(c for c in statements if "open source sort of core company" in c.text)
+    assert pitch.text.endswith('people taking this."') and pitch.dropped is None
+    said = 'Her first question to the panel was "Is Redis still open source?" The answer from all of them was no.'
+    claims = extract(1, 1, [Segment(0, 6, said, "Ana")])
+    assert [c.text for c in claims] == [
+        'Her first question to the panel was "Is Redis still open source?"',
+        "The answer from all of them was no.",
+    ]
 
 
 def test_a_sentence_that_says_him_or_her_before_naming_anyone_extends_the_one_before():

@@ -62,7 +62,10 @@ def hostile_digest() -> Digest:
 
 
 @pytest.mark.slow
-def test_run_sends_a_multipart_digest_with_one_click_unsubscribe(home, smtp):
+def test_run_sends_a_multipart_digest_with_one_click_unsubscribe(home, smtp, monkeypatch):
+    # The corpus' two sleep statements say the same thing at cosine 0.72, just under the default bar (set on
+    # real days, where 0.70-0.72 was mostly shared topic); this test is about how agreement is sent.
+    monkeypatch.setenv("DIGEST_RANK_AGREEMENT", "0.7")
     follow_eval_day(home)
     invoke("subscribers", "add", "ada@example.com", "Bob@Example.COM")
     out = invoke("run", "--date", DAY)
