@@ -89,8 +89,9 @@ _LEANS_BACK = re.compile(
 _PERSON = re.compile(r"\b(?:he|him|his|she|her|hers|he's|she's|he'd|she'd|he'll|she'll)\b", re.IGNORECASE)
 
 
-def _open_quote(text: str) -> bool:
-    """Whether a quotation opened in ``text`` is still open at its end: the sentence after it goes on quoting."""
+def _open_quote(statement: list[Sentence]) -> bool:
+    """Whether a quotation opened in ``statement`` is still open at its end: the next sentence goes on quoting."""
+    text = " ".join(s.text for s in statement)
     return text.count('"') % 2 == 1 or text.count("“") > text.count("”")
 
 
@@ -243,7 +244,7 @@ def extract(
         if current and same_turn and current[1] is None and _extends(current[0], s):
             current[0].append(s)
             continue
-        quoting = current is not None and same_turn and _open_quote(" ".join(m.text for m in current[0]))
+        quoting = current is not None and same_turn and _open_quote(current[0])
         if _leans_back(s.text) or quoting:  # it could not join the statement before it, so it would stand alone
             reason = "needs context"
         groups.append(([s], reason))
@@ -272,5 +273,4 @@ def _extends(statement: list[Sentence], nxt: Sentence) -> bool:
     count = sum(len(words(s.text)) for s in statement)
     if len(statement) >= MAX_SENTENCES or count + len(words(nxt.text)) > MAX_WORDS:
         return False
-    quoting = _open_quote(" ".join(s.text for s in statement))
-    return _leans_back(nxt.text) or quoting or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS
+    return _leans_back(nxt.text) or _open_quote(statement) or count < MIN_WORDS or len(words(nxt.text)) < MIN_WORDS
