@@ -95,5 +95,5 @@ if __name__ == "__main__":
     shows = tomllib.loads((demo / "shows.toml").read_text())["show"]
     for show in shows:
         for ep in (e for e in show["episode"] if "audio" in e):
-            synthesize(ep["text"], demo / ep["audio"])
+            synthesize(ep["text"], demo / ep["audio"], speed=ep.get("speed", 140))
             print("wrote", demo / ep["audio"], file=sys.stderr)
