@@ -44,7 +44,7 @@ from digest.store import Store  # noqa: E402
 RUNNER_UP_WEIGHT = 0.5
 L2 = 10_000.0
 QUALITY_L2 = 10.0  # the reader head's, chosen under leave-one-period-out (see the data card)
-QUALITY_WEIGHT = 0.5  # how much the reader head counts against the editor head, likewise
+QUALITY_WEIGHT = 0.3  # how much the reader head counts against the editor head, likewise
 # Left out of the reader head: agreement is already a boost on top of the score (rank.support_boost), so
 # among the picks, those that other shows agree with needed less else to get in, and a head fitted on the
 # picks alone learns agreement as a sign of filler (Berkson's paradox). It would undo the boost.

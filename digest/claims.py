@@ -38,7 +38,10 @@ _AD = re.compile(
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
-    r"\?\W*$|^\W*(?:(?:and|but|so|well),? )?(?:i(?:'m| am) curious|i wonder|i'?d love to (?:know|hear)|tell (?:me|us)|can you (?:tell|talk|explain))\b",
+    r"\?\W*$|^\W*(?:(?:and|but|so|well|okay|now),? )?(?:i(?:'m| am) curious|i wonder|i'?d love to (?:know|hear)"
+    r"|tell (?:me|us)|can you (?:tell|talk|explain)"  # a question the transcript wrote without its mark:
+    r"|(?:how|what|why) (?:do|did|would|does) you (?:feel|think)|(?:do|did) you (?:think|feel|ever)"
+    r"|have you (?:ever|seen|heard|tried))\b",
     re.IGNORECASE,
 )
 _SMALL_TALK = re.compile(

@@ -87,7 +87,12 @@ SETTINGS: list[Setting] = [
     ),
     Setting("rank.agreement", 0.73, "Cosine similarity at which another show's statement agrees with a pick."),
     Setting("rank.novelty_threshold", 0.6, "Cosine similarity to anything already sent at which a statement is stale."),
-    Setting("rank.diversity", 0.7, "MMR trade-off: 1 is pure score, 0 is pure diversity."),
+    Setting(
+        "rank.diversity",
+        0.5,
+        "MMR trade-off between the ranker's log-odds and similarity to the picks so far: 1 is pure score, 0 is"
+        " pure diversity.",
+    ),
     Setting("rank.min_score", 0.05, "Quality bar: the ranker's probability below which nothing is picked."),
     Setting("rank.min_words", 12, "Words a statement needs to be picked: shorter ones rarely stand alone.", minimum=1),
     Setting(

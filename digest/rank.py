@@ -210,19 +210,19 @@ def _select(
     candidates: list[_Candidate], claims: list[Claim], vectors: np.ndarray, settings: RankSettings
 ) -> list[_Candidate]:
     """Greedy maximal marginal relevance over the pool chooses one pick per story; the picks are then
-    ordered by score, best first."""
+    ordered by score, best first. Relevance is the score in log-odds below the best one: probabilities
+    saturate near 1, where they would tell a strong pick from a weak one only by its similarity to the
+    picks so far."""
     open_ = [c for c in candidates if not c.rejected]
     chosen: list[_Candidate] = []
     repeats: list[tuple[_Candidate, _Candidate, float]] = []  # (candidate, the pick it repeats, similarity)
-    top = max((c.probability for c in open_), default=1.0)
+    top = max((c.score for c in open_), default=0.0)
     while open_ and len(chosen) < settings.top_k:
 
         def overlap(c: _Candidate) -> float:
             return max((float(vectors[c.index] @ vectors[s.index]) for s in chosen), default=0.0)
 
-        best = max(
-            open_, key=lambda c: settings.diversity * c.probability / top - (1 - settings.diversity) * overlap(c)
-        )
+        best = max(open_, key=lambda c: settings.diversity * (c.score - top) - (1 - settings.diversity) * overlap(c))
         open_.remove(best)
         best.quotes = _agreeing(best.index, claims, vectors, settings.agreement)
         twin = max(chosen, key=lambda s: float(vectors[best.index] @ vectors[s.index]), default=None)

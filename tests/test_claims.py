@@ -52,6 +52,11 @@ def test_each_drop_has_its_reason():
     assert why_not_a_claim("Yeah, happy new year, this is the first one we're recording in 2023.") == "small talk"
     assert why_not_a_claim("So the model you're running locally is the 7B one, right?") == "question"
     assert why_not_a_claim("I'm curious how the licence change affects the forks.") == "question"
+    # Questions the transcript wrote without a question mark (gotime-207, real-train).
+    said = "How do you feel about projects like Litestream and what Ben Johnson is doing, where it's like..."
+    assert why_not_a_claim(said) == "question"
+    assert why_not_a_claim("Do you think people are going to trust --") == "question"
+    assert why_not_a_claim("What you think matters less than what you ship.") is None
     assert why_not_a_claim("We'll link to the paper in the show notes.") == "about the show"
     assert why_not_a_claim("You put an underscore 2 on the filename. [laughter]") == "joke"
     assert why_not_a_claim("We rewrote it in Rust, so it's memory safe now. [rimshot 00:04:41.26]") == "joke"
