@@ -3,7 +3,7 @@ staleness, repeats, syndicated copies, the quality bar, explanations and determi
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from digest.features import NAMES, EpisodeStats, document_frequencies, features
 from digest.minilm import NumpyMiniLM
 from digest.models import Claim
 from digest.rank import TOPIC, ClaimInfo, DayContext, RankSettings, rank
-from digest.ranker import bundled
+from digest.ranker import Ranker, bundled
 
 REDIS = "Redis moved to a source-available licence last month, and developers are leaving for the Valkey fork."
 REDIS_AGREES = "Since Redis dropped its open source licence, many developers have switched to the Valkey fork instead."
@@ -73,6 +73,28 @@ def test_one_pick_per_point_and_a_quiet_day_is_not_padded(minilm):
     claims, vectors, info, ctx = day(minilm, [(1, REDIS), (1, REDIS_AGREES)])
     insights, runners_up = rank(claims, vectors, info, RankSettings(top_k=5), ctx)
     assert len(insights) == 1 and runners_up[0].reason.startswith("repeats #1")
+
+
+@dataclass
+class FixedScoresRanker(Ranker):
+    """Test double: the bundled ranker with the log-odds of each statement set by the test."""
+
+    fixed: tuple[float, ...] = ()
+
+    def scores(self, x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return np.array(self.fixed, dtype=float)
+
+
+def test_a_much_stronger_pick_on_a_related_point_beats_a_weak_one_on_another(minilm):
+    # Both are near certain as probabilities (0.998 and 0.97), so only log-odds tell them apart; the
+    # second pick is about Redis too, but not the same point (cosine 0.36, below rank.cluster_threshold).
+    claims, vectors, info, ctx = day(minilm, [(1, REDIS), (2, REDIS_TOPIC), (3, XZ)])
+    assert 0.3 < float(vectors[0] @ vectors[1]) < 0.5 and float(vectors[0] @ vectors[2]) < 0.3
+    model = bundled()
+    scorer = FixedScoresRanker(**{f.name: getattr(model, f.name) for f in fields(model)}, fixed=(9.0, 6.0, 3.5))
+    insights, runners_up = rank(claims, vectors, info, RankSettings(top_k=2), ctx, scorer)
+    assert [i.statement for i in insights] == [REDIS, REDIS_TOPIC]
+    assert runners_up[0].statement == XZ and runners_up[0].reason == "ranked below the top 2"
 
 
 def test_the_same_words_on_two_shows_are_a_syndicated_read(minilm):
