@@ -62,7 +62,10 @@ _META = re.compile(
     r"|\bafter the break\b|\bcoming up\b|\bstick around\b|\bon air\b|\bwe'?re recording\b|\bwe recorded\b|\brecord(?:ing)? (?:this|on)\b"
     r"|\b(?:twitter|mastodon|discord|slack|patreon|youtube channel)\b|\bchangelog\+\+|\bplusplus\b|\bbonus\b|\bmerch\b"
     r"|\bchangelog\.com\b|\bthat'?s (?:all|it) for\b|\bthat'?s our show\b|\bwelcome (?:back )?to\b|\bthis is \w+ (?:news|weekly|radio|daily)\b"
-    r"|\bfor the week of\b|\bwhat up,? nerds\b",
+    r"|\bfor the week of\b|\bwhat up,? nerds\b"
+    r"|\b(?:we(?:'re| are)|i(?:'m| am)) (?:going to|gonna) (?:talk|chat|dig|dive|get) (?:about|into)\b"  # what's to come
+    r"|\bwhat we(?:'re| are) (?:talking|going to talk|gonna talk) about (?:today|here)\b"
+    r"|\btoday,? we(?:'re| are|'ll| will) (?:talk|chat|discuss|look|dig|dive)",
     re.IGNORECASE,
 )
 _REACTION_WORDS = (
@@ -83,8 +86,10 @@ _GAP = re.compile(r"[\[(](?:inaudible|unintelligible)[^\])]*[\])]", re.IGNORECAS
 _JOKE = re.compile(rf"\[(?:{_LAUGHTER}|rimshot)\b[^\]]*\]\W*$", re.IGNORECASE)  # a closing laugh or rimshot
 _LEANS_BACK = re.compile(
     r"^\W*(?:it|it's|its|this|that|that's|these|those|they|they're|them|he|she|he's|she's|which|because|cause|'cause"
-    r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same"
-    r"|(?:of|from|among|out of) (?:that|those|these|them|which))\b",  # "Of that, 80%…" splits a total said before
+    r"|inaudible|unintelligible|also|then|plus|though|otherwise|instead|anyway|again|same|or"
+    r"|(?:of|from|among|out of) (?:that|those|these|them|which)"  # "Of that, 80%…" splits a total said before
+    r"|(?:(?:and|so),? (?:then,? )?)?the (?:second|third|fourth|fifth|last|other)(?=,| (?:one|thing|point|reason|is)\b)"
+    r"|secondly|thirdly)\b",  # "The second, as you say, is…": an item of a list begun before
     re.IGNORECASE,
 )
 

@@ -146,6 +146,32 @@ def test_a_sentence_that_leans_back_but_cannot_join_the_statement_before_it_is_n
     assert [c.dropped for c in claims] == [None, "needs context"]
 
 
+def test_an_item_of_a_list_begun_before_and_an_or_lean_back_on_real_transcripts():
+    # Real (Practical AI 91): "The second, as you say, is the computational overhead…" opened a training-day
+    # pick. The first item is the sentence before it, in the same turn, and the two are now one statement.
+    statements = real("practicalai-91", REAL_TRAIN / "y2020" / "transcripts")
+    second = next(c for c in statements if "The second, as you say" in c.text)
+    assert second.text.startswith("The toolsets are immature") and second.dropped is None
+    said = ["Cheap GPUs changed two things for small teams.", "The second is that inference now runs on a laptop."]
+    claims = extract(1, 1, [Segment(n * 4, n * 4 + 4, text, "Ana") for n, text in enumerate(said)])
+    assert [c.text for c in claims] == [" ".join(said)] and claims[0].dropped is None
+    alone = extract(1, 1, [Segment(0, 4, "Or even worse is the long roadmap, planned a year ahead.", "Ana")])
+    assert alone[0].dropped == "needs context"
+    assert (
+        extract(1, 1, [Segment(0, 4, "The second largest database in use is PostgreSQL, by far.", "Ana")])[0].dropped
+        is None
+    )
+
+
+def test_a_host_announcing_what_the_show_will_talk_about_is_about_the_show():
+    # Real (Practical AI 193): a training-day pick said so in its first sentence.
+    statements = real("practicalai-193", REAL_TRAIN / "y2022" / "transcripts")
+    intro = next(c for c in statements if "which is what we're going to talk about today" in c.text)
+    assert intro.dropped == "about the show"
+    assert why_not_a_claim("Today we're talking about working from home, or remote working.") == "about the show"
+    assert why_not_a_claim("We are going to need twice the GPUs next year.") is None
+
+
 def test_a_quotation_that_runs_over_sentences_stays_in_one_statement_with_its_closing_mark():
     # Real (The Changelog 586): the quoted pitch runs over two sentences; cut after the first, the
     # statement ended mid-quotation and was the demo's first pick.
