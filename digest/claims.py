@@ -1,10 +1,10 @@
 """Cut transcripts into self-contained statements and drop what is not a claim, saying why.
 
 A statement is one to three consecutive sentences of one speaker turn. A sentence that
-leans on the one before it ("It…", "Because…", a short fragment, "he" or "her" before any
-name, or the rest of a quotation the one before opened) extends the statement before it;
-one that cannot (it opens a turn, or the statement before it is full or dropped) cannot be
-understood alone and is dropped.
+leans on the one before it ("It…", "Because…", "Or…", "The second, …", a short fragment,
+"he" or "her" before any name, or the rest of a quotation the one before opened) extends the
+statement before it; one that cannot (it opens a turn, or the statement before it is full or
+dropped) cannot be understood alone and is dropped.
 Chatter is dropped sentence by sentence, whatever its position: small talk, reactions,
 jokes, questions, talk about the show itself, and sponsor reads, which run from their
 cue to the end of the speaker's turn (or of the cue's segment when no speaker is named).
