@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -301,8 +301,9 @@ def main() -> None:
     for p in periods:
         held = [d for d in train if d.day.period == p]
         rest = [d for d in train if d.day.period != p]
-        lopo += evaluate(held, fit(rest, names, judged=judged), settings)
-        editor_only += evaluate(held, fit(rest, names), settings)
+        learned = fit(rest, names, judged=judged)
+        lopo += evaluate(held, learned, settings)
+        editor_only += evaluate(held, replace(learned, quality=None), settings)
         hand += evaluate(held, hand_tuned(rest), settings)
     report("learned (LOPO)", lopo, judged)
     report("editor head alone (LOPO)", editor_only, judged)
@@ -312,7 +313,7 @@ def main() -> None:
     print("real-dev (trained on all of real-train):")
     dev_scores = evaluate(dev, model, settings)
     report("learned", dev_scores, judged)
-    report("editor head alone", evaluate(dev, fit(train, names), settings), judged)
+    report("editor head alone", evaluate(dev, replace(model, quality=None), settings), judged)
     report("hand-tuned", evaluate(dev, hand_tuned(train), settings))
     order = np.argsort(-np.abs(model.weights))
     order = order[order < len(model.features)]
