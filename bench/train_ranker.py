@@ -324,6 +324,11 @@ def main() -> None:
         filler = sum(v in real_days.FILLER for v in verdicts)
         print(f"reader head: trained on {len(verdicts)} judged picks, {filler} of them filler, intro or ad")
         print("reader head:", ", ".join(f"{q.features[i]} {q.weights[i]:+.2f}" for i in np.argsort(-np.abs(q.weights))))
+    editors = [v for d, i, v in judged_rows(train + dev, judged) if d.y[i] == 1]
+    print(
+        f"judged statements that match an editor's top pick: {len(editors)},"
+        f" {sum(v in real_days.FILLER for v in editors)} of them filler when shown alone"
+    )
     if args.show:
         for s in dev_scores:
             print(s.date)
