@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_HOME ?= $(CURDIR)/digest-demo
 APT_PACKAGES := espeak-ng chromium
 
-.PHONY: demo test system-deps lint bench clean
+.PHONY: demo serve test system-deps lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,8 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# The demo keeps to its own data directory, whatever DIGEST_HOME says; `make serve` shows it in the browser.
 demo: $(VENV)/.installed
-	DIGEST_HOME=$${DIGEST_HOME:-$(DEMO_HOME)} HF_HUB_OFFLINE=1 $(VENV)/bin/digest run --demo
+	HF_HUB_OFFLINE=1 $(VENV)/bin/digest --home $(DEMO_HOME) run --demo
+
+serve: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(VENV)/bin/digest --home $(DEMO_HOME) serve
 
 system-deps:
 	@missing=""; for p in espeak-ng chromium; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \

@@ -106,16 +106,21 @@ class Archive:
             for ids in ranked:
                 for rank_no, row_id in enumerate(ids):
                     scores[(kind, row_id)] = scores.get((kind, row_id), 0.0) + 1.0 / (RRF_K + rank_no + 1)
-        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: f.limit]
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: f.limit * 3]
         by_kind: dict[str, list[int]] = {}
         for (kind, row_id), _ in best:
             by_kind.setdefault(kind, []).append(row_id)
         details = {(kind, i): h for kind, ids in by_kind.items() for i, h in self.store.hits(kind, ids).items()}
-        results = []
+        results: list[Hit] = []
+        said: list[str] = []
         for key, score in best:
-            if key in details:
+            words = re.findall(r"\w+", details[key].text.casefold()) if key in details else []
+            text = f" {' '.join(words)} " if words else ""
+            # an insight is also a claim and a transcript line: the best-ranked of them stands for all
+            if text and not any(text in s or s in text for s in said) and len(results) < f.limit:
                 details[key].score = round(score, 6)
                 results.append(details[key])
+                said.append(text)
         return results
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
+import re
+import shlex
+import shutil
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ import click
 
 from digest import __version__
 from digest.config import SETTINGS, Config, choices, default_home, load
-from digest.errors import DigestError
+from digest.errors import DigestError, NotFoundError
 from digest.models import HitKind, Status, SubscriberStatus
 from digest.render import clock
 from digest.store import Store
@@ -22,8 +27,8 @@ from digest.store import Store
 class App:
     """Lazily opened config and store for one CLI invocation."""
 
-    def __init__(self, home: Path | None):
-        self.home = home
+    def __init__(self, home: Path | None, quiet: bool = False):
+        self.home, self.quiet = home, quiet
         self._config: Config | None = None
         self._store: Store | None = None
 
@@ -39,8 +44,44 @@ class App:
             self._store = Store(self.config.db_path)
         return self._store
 
+    def existing_store(self) -> Store:
+        """The store, for commands that only read: they never leave an empty database in a wrong home."""
+        if self._store is None and not self.config.db_path.exists():
+            raise NotFoundError(self.no_data())
+        return self.store
+
+    def no_data(self) -> str:
+        return (
+            f"no digest data in {self.config.home} yet; run `digest run` there first, "
+            "or name the data directory with --home or DIGEST_HOME"
+        )
+
 
 pass_app = click.make_pass_decorator(App)
+
+
+class DateParam(click.ParamType):
+    """A calendar date: YYYY-MM-DD, ``today`` or ``yesterday`` (in ``schedule.timezone``)."""
+
+    name = "YYYY-MM-DD|today|yesterday"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        word = str(value).strip().lower()
+        if word in ("today", "yesterday"):
+            from digest.pipeline import today
+
+            app = ctx.find_object(App) if ctx else None
+            day = dt.date.fromisoformat(today(app.config if app else load()))
+            return (day - dt.timedelta(days=1 if word == "yesterday" else 0)).isoformat()
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+                return dt.date.fromisoformat(word).isoformat()
+        except ValueError:
+            pass
+        self.fail(f"expected a date as YYYY-MM-DD, today or yesterday, found {value!r}", param, ctx)
+
+
+DATE = DateParam()
 
 
 def _emit_json(data: Any) -> None:
@@ -55,8 +96,18 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+_EVERYWHERE = re.compile(r"-v+|--verbose|-q|--quiet")  # flags of the group, accepted after a subcommand too
+
+
 class DigestGroup(click.Group):
     """Turns domain errors into a one-line message and exit code 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            cut = args.index("--") if "--" in args else len(args)
+            flags = [a for a in args[:cut] if _EVERYWHERE.fullmatch(a)]
+            args = flags + [a for a in args[:cut] if not _EVERYWHERE.fullmatch(a)] + args[cut:]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -85,13 +136,14 @@ class DigestGroup(click.Group):
     envvar="DIGEST_HOME",
     help="Data directory (default: $DIGEST_HOME, else the platform's user data dir).",
 )
-@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug); also after a subcommand.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; also after a subcommand.")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> None:
     """Scan new podcasts and send the top five insights daily."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    level = logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = App(home)
+    ctx.obj = App(home, quiet)
 
 
 def _print_digest_summary(app: App, report) -> None:
@@ -132,14 +184,13 @@ def _print_delivery_problems(delivery) -> None:
 
 @cli.command()
 @click.option("--demo", is_flag=True, help="Follow the bundled demo shows and subscribe demo@localhost (offline).")
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today in schedule.timezone).")
+@click.option("--date", "date_", type=DATE, help="Digest date (default: today in schedule.timezone).")
 @click.option("--dry-run", is_flag=True, help="Build and store the digest, but send nothing.")
 @click.option(
     "--executor", type=click.Choice(choices("executor.name")), help="Where transcription runs (default: executor.name)."
 )
 @click.option("--address", help="Ray cluster address for --executor ray (default: executor.address).")
 @click.option("--explain", is_flag=True, help="Show each insight's scores and why the runners-up lost.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @pass_app
 def run(
@@ -150,21 +201,25 @@ def run(
     executor: str | None,
     address: str | None,
     explain: bool,
-    quiet: bool,
     as_json: bool,
 ) -> None:
     """Poll feeds, transcribe new episodes, pick the top insights and send the digest."""
     from digest import pipeline
 
-    if date_ is not None:
-        date_ = _check_date(date_)
     if demo:
         from digest import demo as bundled
 
         bundled.install(app.config, app.store)
-        app.store.add_subscriber("demo@localhost")
+    quiet = app.quiet or as_json
     report = pipeline.run(
-        app.config, app.store, date=date_, quiet=quiet or as_json, dry_run=dry_run, executor=executor, address=address
+        app.config,
+        app.store,
+        date=date_,
+        quiet=quiet,
+        dry_run=dry_run,
+        executor=executor,
+        address=address,
+        progress=pipeline.log.info if quiet else click.echo,
     )
     if as_json:
         _emit_json(
@@ -174,7 +229,7 @@ def run(
                 "new_episodes": report.new_episodes,
                 "transcribed": [e.id for e in report.transcribed],
                 "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
-                "digest": report.digest.to_json(explain=explain) if report.digest else None,
+                "digest": report.digest.to_json(explain, app.config.url("")) if report.digest else None,
                 "delivery": report.delivery,
             }
         )
@@ -188,16 +243,42 @@ def run(
 
 
 def _print_run(app: App, report, explain: bool) -> None:
-    click.echo(f"Polled {report.feeds_polled} feeds: {report.new_episodes} new episodes.")
+    failed = f" ({len(report.feed_errors)} failed)" if report.feed_errors else ""
+    backfill = f", {report.backfilled} of them from the last days of newly added feeds" if report.backfilled else ""
+    click.echo(f"Polled {report.feeds_polled} feeds{failed}: {report.new_episodes} new episodes{backfill}.")
     for url, error in report.feed_errors:
-        click.echo(f"  feed failed: {url}: {error}", err=True)
+        click.echo(f"  feed failed: {error if url in error else f'{url}: {error}'}", err=True)
     click.echo(f"Transcribed {len(report.transcribed)} episodes.")
     for ep, error in report.failed:
         click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
     _print_digest_summary(app, report)
+    if report.why_empty:
+        click.echo(f"Why none: {report.why_empty}")
     if explain:
         _print_explain(report.digest)
-    click.echo(f"Data: {app.config.home}  (`digest show` prints the digest)")
+    _print_next(app, report.digest)
+
+
+def _print_next(app: App, digest) -> None:
+    """Commands that work as printed, in this shell, on this data directory."""
+    me = Path(sys.argv[0])
+    found = shutil.which("digest")
+    if found and me.name == "digest" and Path(found).resolve() == me.resolve():
+        prog = "digest"
+    elif me.name == "digest":
+        prog = str(me)
+    else:
+        prog = f"{sys.executable} -m digest"
+    if app.home is not None:
+        prog += f" --home {shlex.quote(str(app.config.home))}"
+    words = sorted(re.findall(r"[A-Za-z]{5,}", digest.insights[0].text if digest.insights else ""), key=len)
+    query = words[-1].lower() if words else "open source"
+    click.echo("Next:")
+    click.echo(f"  {prog} show                  # this digest as the mail reads")
+    click.echo(
+        f"  {prog} serve                 # the archive on http://{app.config['web.host']}:{app.config['web.port']}/"
+    )
+    click.echo(f'  {prog} search "{query}"')
 
 
 def _print_explain(digest) -> None:
@@ -220,21 +301,8 @@ def _print_explain(digest) -> None:
             click.echo(f"      decided by: {why(r.why)}")
 
 
-def _check_date(value: str) -> str:
-    """A real calendar date written YYYY-MM-DD, or a usage error saying what was found."""
-    import re
-    from datetime import date
-
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(value)
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise click.BadParameter(f"expected a date as YYYY-MM-DD, found {value!r}") from None
-
-
 @cli.command()
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Which digest (default: the latest).")
+@click.option("--date", "date_", type=DATE, help="Which digest (default: the latest).")
 @click.option("--json", "fmt", flag_value="json", help="The digest JSON (see README).")
 @click.option("--html", "fmt", flag_value="html", help="The email's HTML part.")
 @click.option("--text", "fmt", flag_value="text", default=True, help="The email's text part (default).")
@@ -244,9 +312,9 @@ def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
     """Print a stored digest."""
     from digest.deliver import render_for
 
-    digest = app.store.digest(_check_date(date_) if date_ is not None else None)
+    digest = app.existing_store().digest(date_)
     if fmt == "json":
-        _emit_json(digest.to_json(explain=explain))
+        _emit_json(digest.to_json(explain, app.config.url("")))
         return
     _, html, text = render_for(app.config, digest, "reader@example.invalid")
     click.echo(html if fmt == "html" else text, nl=False)
@@ -255,7 +323,7 @@ def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
 
 
 @cli.command()
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Which digest (default: the latest).")
+@click.option("--date", "date_", type=DATE, help="Which digest (default: the latest).")
 @click.option("--to", "to", multiple=True, help="Only these subscribers (repeatable).")
 @click.option("--resend", is_flag=True, help="Send even to those the ledger says already have it.")
 @click.option("--retry-failed", is_flag=True, help="Send again to those whose send failed for good (5xx).")
@@ -264,7 +332,7 @@ def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool, retry_f
     """Send (or resend) a stored digest; the send ledger still stops duplicates unless --resend."""
     from digest.deliver import deliver
 
-    digest = app.store.digest(_check_date(date_) if date_ is not None else None)
+    digest = app.store.digest(date_)
     only = [app.store.subscriber(email) for email in to] if to else None
     report = deliver(app.config, app.store, digest, only=only, resend=resend, retry_failed=retry_failed)
     click.echo(f"Digest {digest.date}: {report.summary()}.")
@@ -274,15 +342,19 @@ def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool, retry_f
 
 
 @cli.command()
-@click.option("--date", "date_", metavar="YYYY-MM-DD")
+@click.option("--date", "date_", type=DATE, help="Only this digest's sends.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def deliveries(app: App, date_: str | None, as_json: bool) -> None:
     """Show the send ledger: who got which digest, and what failed."""
-    rows = app.store.deliveries(_check_date(date_) if date_ is not None else None)
+    rows = app.store.deliveries(date_)
     if as_json:
         _emit_json(rows)
         return
+    if not rows:
+        click.echo(f"No deliveries{' of ' + date_ if date_ else ''} yet.", err=True)
+        return
+    click.echo(f"{'DATE':<10}  {'STATUS':<9} EMAIL")
     for d in rows:
         click.echo(f"{d.date}  {d.status:<9} {d.email}" + (f"  ({d.error})" if d.error else ""))
 
@@ -314,6 +386,12 @@ def subscribers_list(app: App, show_all: bool, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
+    if not rows:
+        click.echo(
+            "No subscribers yet: `digest subscribers add EMAIL`." if show_all else "No active subscribers.", err=True
+        )
+        return
+    click.echo(f"{'ID':>4}  {'STATUS':<12} EMAIL")
     for s in rows:
         click.echo(f"{s.id:>4}  {s.status:<12} {s.email}")
 
@@ -417,8 +495,8 @@ def model_export(app: App, out: Path | None, int8: bool) -> None:
 @click.argument("query")
 @click.option("--kind", type=click.Choice([k.value for k in HitKind]), help="Only this kind of hit.")
 @click.option("--show", help="Only this show (title or feed id).")
-@click.option("--since", metavar="YYYY-MM-DD", help="Only from this date on.")
-@click.option("--until", metavar="YYYY-MM-DD", help="Only up to this date.")
+@click.option("--since", type=DATE, help="Only from this date on.")
+@click.option("--until", type=DATE, help="Only up to this date.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
@@ -435,10 +513,10 @@ def search(
     """Search everything said and sent: keyword and semantic hits, fused."""
     from digest.archive import Archive, Filters
 
-    filters = Filters(kind, show, _check_date(since) if since else None, _check_date(until) if until else None, limit)
+    filters = Filters(kind, show, since, until, limit)
     from digest.embed import query_embedder
 
-    hits = Archive(app.config, app.store, query_embedder(app.config)).search(query, filters)
+    hits = Archive(app.config, app.existing_store(), query_embedder(app.config)).search(query, filters)
     if as_json:
         _emit_json(hits)
         return
@@ -456,10 +534,14 @@ def search(
 @pass_app
 def serve(app: App, host: str | None, port: int | None) -> None:
     """Serve the web archive: digests, insights, transcripts, search, feeds, subscribe."""
-    from digest.web import make_server
+    from digest.web import base_url_mismatch, make_server
 
     server = make_server(app.config, host or app.config["web.host"], port or app.config["web.port"])
     click.echo(f"Serving the archive on http://{server.effective_host}:{server.effective_port}/ (Ctrl-C stops)")
+    if warning := base_url_mismatch(app.config, server.effective_host, server.effective_port):
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    if not app.config.db_path.exists():
+        click.secho(f"Warning: {app.no_data()}", fg="yellow", err=True)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -477,12 +559,22 @@ def feeds() -> None:
 @click.argument("urls", nargs=-1, required=True)
 @pass_app
 def feeds_add(app: App, urls: tuple[str, ...]) -> None:
-    """Follow one or more feed URLs."""
-    from digest.feeds import check_url
+    """Follow one or more feed URLs, each fetched once to check it (a URL without a scheme tries https://)."""
+    from digest.feeds import check_url, probe
 
+    failed = 0
     for url in urls:
-        feed, created = app.store.add_feed(check_url(url))
-        click.echo(f"{'Added' if created else 'Already following'} feed {feed.id}: {feed.url}")
+        try:
+            found, parsed = probe(check_url(url), app.config)
+        except DigestError as exc:
+            click.secho(f"Not added: {exc}", fg="red", err=True)
+            failed += 1
+            continue
+        feed, created = app.store.add_feed(found)
+        what = f"{parsed.title or 'untitled'}, {len(parsed.episodes)} episodes"
+        click.echo(f"{'Added' if created else 'Already following'} feed {feed.id}: {what} ({feed.url})")
+    if failed:
+        raise SystemExit(1)
 
 
 @feeds.command("list")
@@ -494,6 +586,10 @@ def feeds_list(app: App, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
+    if not rows:
+        click.echo("No feeds followed yet: `digest feeds add URL`.", err=True)
+        return
+    click.echo(f"{'ID':>4}  TITLE  URL  [STATE]")
     for f in rows:
         state = (
             f"ERROR: {f.last_error}"
@@ -516,12 +612,10 @@ def feeds_remove(app: App, feed: str) -> None:
 @click.argument("opml", type=click.File("rb"))
 @pass_app
 def feeds_import(app: App, opml) -> None:
-    """Follow every feed of an OPML file."""
-    from digest.feeds import check_url, import_opml
+    """Follow every feed of an OPML file: all of them, or none when one is refused (each is listed)."""
+    from digest.feeds import import_opml
 
-    added = 0
-    for url in import_opml(opml.read()):
-        added += app.store.add_feed(check_url(url))[1]
+    added = app.store.add_feeds(import_opml(opml.read(), app.config["fetch.private_addresses"]))
     click.echo(f"Imported {added} new feeds.")
 
 
@@ -552,6 +646,10 @@ def episodes_list(app: App, status: str | None, feed_ref: str | None, limit: int
     if as_json:
         _emit_json(rows)
         return
+    if not rows:
+        click.echo(f"No {status + ' ' if status else ''}episodes.", err=True)
+        return
+    click.echo(f"{'ID':>5}  {'STATUS':<11} {'PUBLISHED':<10} {'LENGTH':>8}  SHOW — TITLE")
     for e in rows:
         err = f"  ({e.attempts} failed: {e.error})" if e.error else ""
         when, length = (e.published or "")[:10], clock(e.duration) if e.duration else "-"

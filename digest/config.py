@@ -36,6 +36,13 @@ class Setting:
 
 SETTINGS: list[Setting] = [
     Setting("feeds.initial_episodes", 3, "Episodes taken from a feed's first poll (newest first).", minimum=0),
+    Setting(
+        "feeds.backfill_days",
+        7,
+        "Days back from the digest date whose episodes a feed's first poll puts into that digest (at most "
+        "feeds.initial_episodes), however short rank.lookback_days is.",
+        minimum=0,
+    ),
     Setting("feeds.timeout", 20.0, "Seconds before a feed request gives up.", minimum=0.1),
     Setting("feeds.concurrency", 8, "Feeds polled at once.", minimum=1),
     Setting("feeds.max_mb", 50.0, "Largest feed document read, in MB after decompression.", minimum=0.01),

@@ -195,6 +195,7 @@ def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, st
         recipient=email,
         unsubscribe_url=unsubscribe_url(config, email),
         archive_url=config.url(f"digest/{digest.date}"),
+        base_url=config.url(""),
     )
     return subject, html, text
 

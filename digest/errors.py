@@ -33,6 +33,10 @@ class NotFoundError(DigestError):
     """A feed, episode, subscriber or digest that does not exist."""
 
 
+class DemoError(DigestError):
+    """The demo was asked to run in a data directory that holds a user's own feeds or subscribers."""
+
+
 class DeliveryError(DigestError):
     """A message could not be rendered or sent."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -51,7 +52,13 @@ def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: 
     return vectors_of(load_or_build(config.home / "index" / f"{name}.faiss", key, build))
 
 
-def build_digest(config: Config, store: Store, date: str, embedder: Embedder | None = None) -> Digest:
+def build_digest(
+    config: Config,
+    store: Store,
+    date: str,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> Digest:
     """Rank the claims of episodes not yet in an earlier digest into the digest of ``date``, and store it.
 
     Rerunning for the same date gives the same digest from the same inputs. Once any
@@ -67,6 +74,7 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
     every = store.claims([e.id for e in window])
     kept = [c for c in every if c.dropped is None]
     if kept:
+        progress(f"Embedding {len(kept)} statements of {len(window)} episode{'s' if len(window) != 1 else ''}…")
         embedder = embedder or get_embedder(config)
         vectors = embed_cached(store, embedder, [c.text for c in kept])
         info = {e.id: ClaimInfo(e.show or "", e.title, e.enclosure_url) for e in window}
@@ -91,6 +99,7 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
             return rank(subset, vectors[rows], info, replace(settings, top_k=top_k), context)
 
         mode = config["llm.mode"]
+        progress("Picking the day's insights" + (" with the language model…" if mode == "select" else "…"))
         client = LlmClient(config, store) if mode != "off" else None
         if client is not None and mode == "select":
             day = Day(
@@ -113,4 +122,4 @@ def build_digest(config: Config, store: Store, date: str, embedder: Embedder | N
             log.info("LLM: %d calls, %d tokens, %d cached answers, %.1f s", u.calls, u.tokens, u.cached, u.seconds)
         embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
     store.save_digest(digest, [e.id for e in window])
-    return digest
+    return store.digest(date)  # as stored: its quotes know their episode and transcript segment

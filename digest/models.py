@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Where an episode stands in the pipeline.
 
     ``new`` → ``fetched`` (audio on disk, or a publisher transcript stored) →
@@ -22,7 +22,7 @@ class Status(str, Enum):
     SKIPPED = "skipped"
 
 
-class SubscriberStatus(str, Enum):
+class SubscriberStatus(StrEnum):
     """Whether a subscriber gets the daily email."""
 
     ACTIVE = "active"
@@ -30,7 +30,7 @@ class SubscriberStatus(str, Enum):
     UNSUBSCRIBED = "unsubscribed"
 
 
-class DeliveryStatus(str, Enum):
+class DeliveryStatus(StrEnum):
     """A send-ledger row's state; see :class:`Delivery`."""
 
     SENDING = "sending"
@@ -40,7 +40,7 @@ class DeliveryStatus(str, Enum):
     UNCERTAIN = "uncertain"
 
 
-class HitKind(str, Enum):
+class HitKind(StrEnum):
     """What a search hit is."""
 
     INSIGHT = "insight"
@@ -163,7 +163,14 @@ class Claim:
 
 @dataclass
 class Quote:
-    """One supporting quote of an insight, with a link to its second in the audio."""
+    """One supporting quote of an insight.
+
+    Attributes:
+        url: Its second in the audio, when the episode has an http(s) enclosure.
+        episode_id: The episode, once stored (0 before).
+        anchor: The start second of the transcript segment that holds the quote: the episode page's
+            ``#t<anchor>``.
+    """
 
     text: str
     show: str
@@ -171,6 +178,16 @@ class Quote:
     start: float
     url: str | None
     claim_id: int = 0
+    episode_id: int = 0
+    anchor: int = 0
+
+    def page(self, base: str = "") -> str:
+        """The quote's segment on the archive's episode page, under ``base`` (``web.base_url``, or '' on the web)."""
+        return f"{base.rstrip('/')}/episode/{self.episode_id}#t{self.anchor}"
+
+    def link(self, base: str = "") -> str:
+        """Where the quote plays: its second in the audio, else its segment on the episode page."""
+        return self.url or self.page(base)
 
 
 @dataclass
@@ -242,8 +259,9 @@ class Digest:
     method: str = "ranker"
     method_note: str = ""
 
-    def to_json(self, explain: bool = False) -> dict:
-        """The documented digest JSON (DESIGN.md), plus scores and runners-up when explaining."""
+    def to_json(self, explain: bool = False, base: str = "") -> dict:
+        """The documented digest JSON (DESIGN.md), plus scores and runners-up when explaining; a quote
+        without audio links to its segment on the episode page under ``base`` (``web.base_url``)."""
         data: dict = {
             "date": self.date,
             "episodes_scanned": self.episodes_scanned,
@@ -257,7 +275,7 @@ class Digest:
                     "support": {"shows": i.shows, "episodes": i.episodes, "show_names": i.show_names},
                     "novelty": round(i.novelty, 3),
                     "quotes": [
-                        {"text": q.text, "show": q.show, "episode": q.episode, "start": q.start, "url": q.url}
+                        {"text": q.text, "show": q.show, "episode": q.episode, "start": q.start, "url": q.link(base)}
                         for q in i.quotes
                     ],
                     **(
@@ -346,6 +364,7 @@ class Hit:
         start: Seconds into the audio.
         url: Link to that second in the audio.
         score: Reciprocal-rank-fusion score; higher is better.
+        anchor: The episode page's anchor (``#t<anchor>``) of the transcript segment that holds it.
     """
 
     kind: HitKind
@@ -358,6 +377,7 @@ class Hit:
     start: float | None
     url: str | None
     score: float = 0.0
+    anchor: int = 0
 
     def __post_init__(self) -> None:
         self.kind = HitKind(self.kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -9,7 +10,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,8 @@ class RunReport:
         failed: ``(episode, error)`` for each episode that failed in this run.
         digest: The day's digest.
         delivery: What was sent, or ``None`` when nothing was to be sent.
+        backfilled: Episodes of newly added feeds taken into this digest from before its window.
+        why_empty: When the digest has no insights, why, and what would change it.
     """
 
     feeds_polled: int = 0
@@ -50,6 +52,8 @@ class RunReport:
     digest: Digest | None = None
     delivery: DeliveryReport | None = None
     dry_run: bool = False
+    backfilled: int = 0
+    why_empty: str = ""
 
 
 class RunLocked(DigestError):
@@ -100,11 +104,14 @@ class _Progress:
             yield update
 
 
+Progress = Callable[[str], None]
+
+
 class Ingest:
     """Fetch pending episodes, then transcribe the audio ones through an executor."""
 
-    def __init__(self, store: Store, config: Config, executor: Executor):
-        self.store, self.config, self.executor = store, config, executor
+    def __init__(self, store: Store, config: Config, executor: Executor, progress: Progress = log.info):
+        self.store, self.config, self.executor, self.progress = store, config, executor, progress
         self.audio_dir = config.home / "audio"
         self.asr = AsrSettings.from_config(config)
 
@@ -146,7 +153,7 @@ class Ingest:
         report.transcribed.append(episode)
 
     def _failed(self, episode: Episode, error: DigestError, report: RunReport) -> None:
-        log.warning("episode %s (%s) failed: %s", episode.id, episode.title, error)
+        log.info("episode %s (%s) failed: %s", episode.id, episode.title, error)  # the run's report prints it
         self.store.mark_failed(episode.id, str(error))
         self._discard_audio(episode.audio_path)
         report.failed.append((episode, str(error)))
@@ -159,8 +166,11 @@ class Ingest:
         jobs = []
         private = self.config["fetch.private_addresses"]
         policies = {f.id: net.UrlPolicy.for_feed(f.url, private) for f in self.store.feeds()}
+        pending = self.store.pending(self.config["pipeline.max_attempts"])
+        if pending:
+            self.progress(f"Fetching {_count(len(pending), 'episode')}…")
         with net.client(self.config["fetch.timeout"]) as http:
-            for episode in self.store.pending(self.config["pipeline.max_attempts"]):
+            for episode in pending:
                 try:
                     if episode.status is Status.FETCHED and not Path(episode.audio_path or "").is_file():
                         episode.status = Status.NEW  # the audio went missing: fetch again
@@ -179,6 +189,9 @@ class Ingest:
                     self._done(episode, cached, report)
                 else:
                     jobs.append(Job(episode, Path(episode.audio_path or "")))
+        if jobs:
+            model = self.asr.model or BUNDLED_MODEL
+            self.progress(f"Transcribing {_count(len(jobs), 'episode')} with {self.asr.backend} {model}…")
         for job, outcome in self.executor.transcribe(jobs):
             if isinstance(outcome, DigestError):
                 self._failed(job.episode, outcome, report)
@@ -187,9 +200,13 @@ class Ingest:
             self._done(job.episode, outcome, report)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def today(config: Config) -> str:
     """Today's date in the schedule's time zone, as YYYY-MM-DD."""
-    return datetime.now(ZoneInfo(config["schedule.timezone"])).date().isoformat()
+    return dt.datetime.now(ZoneInfo(config["schedule.timezone"])).date().isoformat()
 
 
 def run(
@@ -203,6 +220,7 @@ def run(
     embedder: Embedder | None = None,
     executor: str | None = None,
     address: str | None = None,
+    progress: Progress = log.info,
 ) -> RunReport:
     """Poll every feed, fetch and transcribe every pending episode, build the day's digest and send it.
 
@@ -216,19 +234,52 @@ def run(
         transcriber: A loaded ASR backend to use instead of ``asr.*`` (tests, executors).
         embedder: A loaded embedding backend to use instead of ``embed.*``.
         executor: ``local`` or ``ray`` (default: ``executor.name``); ``address`` names the Ray cluster.
+        progress: Called with one line as each stage starts or ends (poll, fetch, transcribe, embed,
+            rank, send); logged at INFO by default.
     """
     report = RunReport(dry_run=dry_run)
+    day = date or today(config)
     with run_lock(config):
+        progress(f"Polling {_count(len(store.feeds()), 'feed')}…")
         results = feeds.poll(store, config)
         report.feeds_polled = len(results)
         report.feed_errors = [(r.feed.url, r.error) for r in results if r.error]
         report.new_episodes = sum(len(r.new_episodes) for r in results)
+        first = [i for r in results if r.first_poll for i in r.new_episodes]
+        since = dt.date.fromisoformat(day) - dt.timedelta(days=config["feeds.backfill_days"])
+        report.backfilled = store.claim_for_digest(first, day, since.isoformat()) if first else 0
         runner = get_executor(config, executor, address, transcriber, _Progress(quiet).job)
         try:
-            Ingest(store, config, runner).run(report)
+            Ingest(store, config, runner, progress).run(report)
         finally:
             runner.close()
-        report.digest = build_digest(config, store, date or today(config), embedder)
+        report.digest = build_digest(config, store, day, embedder, progress)
+        if not report.digest.insights:
+            report.why_empty = why_empty(config, report)
         if not dry_run and (report.digest.insights or config["mail.quiet_day_note"]):
+            progress(f"Sending to {_count(len(store.subscribers()), 'subscriber')}…")
             report.delivery = deliver(config, store, report.digest)
     return report
+
+
+def why_empty(config: Config, report: RunReport) -> str:
+    """One line on why a run's digest has no insights, and what would change that."""
+    assert report.digest is not None
+    if not report.feeds_polled:
+        return "No feeds are followed yet: add one with `digest feeds add URL`."
+    if len(report.feed_errors) == report.feeds_polled:
+        return "Every feed failed to load (see above); `digest feeds list` shows each error."
+    if report.digest.episodes_scanned:
+        return (
+            f"No statement of the {_count(report.digest.episodes_scanned, 'episode')} passed the quality bar "
+            f"(rank.min_score = {config['rank.min_score']}) without repeating an earlier digest; "
+            "`digest run --explain` lists the runners-up."
+        )
+    if report.failed:
+        return f"{_count(len(report.failed), 'episode')} failed (see above); they are tried again next run."
+    lookback, backfill = config["rank.lookback_days"], config["feeds.backfill_days"]
+    return (
+        f"No new episode is dated within {_count(lookback, 'day')} of {report.digest.date} (rank.lookback_days); "
+        f"older ones are archived as already heard. A feed's first poll takes episodes of the last "
+        f"{_count(backfill, 'day')} (feeds.backfill_days); after that, each new episode enters the next digest."
+    )

@@ -14,6 +14,7 @@ developed it.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -259,7 +260,7 @@ def _insight(
     statement = claims[c.index].text
     return Insight(
         rank=rank_no,
-        text=statement,
+        text=headline(statement),
         statement=statement,
         shows=len({claims[m].feed_id for m in agreeing}),
         episodes=len({claims[m].episode_id for m in agreeing}),
@@ -271,6 +272,19 @@ def _insight(
         show_names=sorted({info[claims[m].episode_id].show for m in agreeing}),
         why=c.why,
     )
+
+
+_LEADING_CONJUNCTION = re.compile(r"^(?:and|but|or|plus)\b[,\s]+(?=\w)", re.IGNORECASE)
+
+
+def headline(statement: str) -> str:
+    """A statement as a headline: a spoken "And…", "But…" or "Or…" that leans on what came before is dropped.
+
+    >>> headline("But sodium batteries are cheap now.")
+    'Sodium batteries are cheap now.'
+    """
+    text = _LEADING_CONJUNCTION.sub("", statement.strip(), count=1)
+    return text[:1].upper() + text[1:]
 
 
 def _quote(claim: Claim, info: dict[int, ClaimInfo]) -> Quote:

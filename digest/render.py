@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import date as Date
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -16,6 +17,11 @@ def clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def host(url: str) -> str:
+    """A URL's host alone: public pages never show a feed's path or query, which may hold a private token."""
+    return urlsplit(url).hostname or ""
 
 
 def method(digest: Digest) -> str:
@@ -37,6 +43,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["clock"] = clock
     env.filters["method"] = method
+    env.filters["host"] = host
     return env
 
 
@@ -52,9 +59,10 @@ def subject(template: str, digest: Digest) -> str:
 
 
 def email_parts(
-    digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str, archive_url: str
+    digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str, archive_url: str, base_url: str = ""
 ) -> tuple[str, str]:
-    """The HTML and plain-text bodies of one subscriber's email."""
+    """The HTML and plain-text bodies of one subscriber's email; quotes without audio link to their segment
+    on the archive's episode page under ``base_url``."""
     env = environment()
     preheader = digest.insights[0].text if digest.insights else "Nothing new today."
     context = dict(
@@ -63,6 +71,7 @@ def email_parts(
         recipient=recipient,
         unsubscribe_url=unsubscribe_url,
         archive_url=archive_url,
+        base_url=base_url,
         date_long=long_date(digest.date),
         preheader=preheader,
     )

@@ -18,14 +18,14 @@ from datetime import date as Date
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from digest import render, signing
 from digest.archive import KINDS, Archive, Filters
 from digest.config import Config
 from digest.deliver import DeliveryError, send_confirmation, validate_address
 from digest.errors import ConfigError, DigestError, NotFoundError
-from digest.models import SubscriberStatus
+from digest.models import Episode, Quote, Segment, SubscriberStatus
 from digest.rank import audio_link
 from digest.store import Store
 
@@ -225,17 +225,26 @@ class App:
         )
 
     def digest_json(self, request: Request, day: str) -> Response:
-        return self.json(self.store.digest(day).to_json())
+        return self.json(self.store.digest(day).to_json(base=self.config.url("")))
 
     def archive(self, request: Request) -> Response:
         digests = [(d, len(self.store.insight_ids(d))) for d in self.store.digest_dates()]
         return self.page(200, "web_archive.html.j2", digests=digests, feeds=self.store.feeds())
 
     def insight_page(self, request: Request, insight_id: str) -> Response:
+        """One story: the insight, the shows that said it, and each quote within its passage."""
         day, insight = self.store.insight_row(int(insight_id))
-        sources = self.store.insight_sources(int(insight_id))
-        others = list(dict.fromkeys(s.show for s in sources if s.show != (sources[0].show if sources else "")))
-        return self.page(200, "web_insight.html.j2", date=day, insight=insight, sources=sources, others=others)
+        sources = [self._source(q) for q in insight.quotes]
+        first = min(sources, key=lambda s: s.episode.published or day, default=None)
+        others = [name for name in insight.show_names if first is None or name != first.quote.show]
+        return self.page(
+            200, "web_insight.html.j2", date=day, insight=insight, sources=sources, first=first, others=others
+        )
+
+    def _source(self, quote: Quote) -> Source:
+        segments = self.store.segments(quote.episode_id)
+        at = max((n for n, s in enumerate(segments) if int(s.start) <= quote.anchor), default=0)
+        return Source(quote, self.store.episode(quote.episode_id), segments[max(0, at - 1) : at + 2])
 
     def episode_page(self, request: Request, episode_id: str) -> Response:
         episode = self.store.episode(int(episode_id))
@@ -310,7 +319,7 @@ class App:
     def _feed_html(self, d) -> tuple[str, str]:
         env = render.environment()
         card = getattr(env.get_template("_insight.html.j2").module, "insight_card")  # noqa: B009
-        html = "".join(card(i) for i in d.insights)
+        html = "".join(card(i, base=self.config.url("")) for i in d.insights)
         text = "\n".join(f"{i.rank}. {i.text} (said on {i.shows} shows)" for i in d.insights)
         return text, html
 
@@ -360,6 +369,13 @@ class App:
                 return self.form_page(
                     503, "Try again later", message="We could not send the confirmation mail just now."
                 )
+        if not self.config.smtp_enabled:
+            return self.form_page(
+                200,
+                "Almost done",
+                message=f"This archive sends no mail yet, so the confirmation link for {email} waits in its "
+                "outbox folder. Ask whoever runs it to confirm you.",
+            )
         return self.form_page(200, "Check your inbox", message=f"We sent a confirmation link to {email}.")
 
     def _within_rate(self, client: str) -> bool:
@@ -423,6 +439,15 @@ class App:
         return self.form_page(200, "Unsubscribed", message=f"{email} will get no more mail.")
 
 
+@dataclass
+class Source:
+    """A quote of an insight page, its episode, and the transcript passage around it."""
+
+    quote: Quote
+    episode: Episode
+    passage: list[Segment]
+
+
 class _LockedEmbedder:
     """Serialises a shared embedding model across request threads."""
 
@@ -455,6 +480,24 @@ def _title(d) -> str:
 def create_app(config: Config) -> App:
     """The WSGI application for ``config``'s archive."""
     return App(config)
+
+
+def base_url_mismatch(config: Config, host: str, port: int) -> str | None:
+    """Why links in mail and pages (``web.base_url``) may not reach a server on ``host:port``, or ``None``."""
+    base = urlsplit(config["web.base_url"])
+    try:
+        base_port = base.port or (443 if base.scheme == "https" else 80)
+    except ValueError:
+        return f"web.base_url {config['web.base_url']!r} has no valid port"
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    same_host = base.hostname == host or host in {"0.0.0.0", "::"} or {base.hostname, host} <= loopback
+    if base_port == port and same_host:
+        return None
+    return (
+        f"links in mail and pages name {config['web.base_url']} (web.base_url), but this server listens on "
+        f"{host}:{port}; set web.base_url (DIGEST_WEB_BASE_URL) to the address readers use, unless a proxy "
+        "forwards that one here"
+    )
 
 
 def make_server(config: Config, host: str, port: int) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from digest.config import Config
 from digest.demo.markdown_cues import to_srt
+from digest.errors import DemoError
 from digest.models import Feed
 from digest.rss import RssItem, rss
 from digest.store import Store
@@ -37,8 +38,29 @@ def _item(ep: dict, out: Path, now: datetime) -> RssItem:
     return item
 
 
+SUBSCRIBER = "demo@localhost"
+
+
+def check_home(config: Config, store: Store) -> None:
+    """Raise :class:`DemoError` unless the data directory is empty or holds the demo alone, so the demo's
+    feeds never join a user's own and its digest never reaches their subscribers."""
+    demo = config.home.joinpath("demo").absolute().as_uri() + "/"
+    feeds = [f.url for f in store.feeds() if not f.url.startswith(demo)]
+    people = [s.email for s in store.subscribers(None) if s.email != SUBSCRIBER]
+    if feeds or people:
+        found = ", ".join([*(f"feed {u}" for u in feeds[:2]), *(f"subscriber {e}" for e in people[:2])])
+        raise DemoError(
+            f"{config.home} holds data of its own ({found}{', …' if len(feeds) + len(people) > 2 else ''}); "
+            "the demo runs only in an empty data directory or its own, e.g. `digest --home ./digest-demo run --demo`"
+        )
+
+
 def install(config: Config, store: Store, now: datetime | None = None) -> list[Feed]:
-    """Write the demo feeds into ``$DIGEST_HOME/demo/`` and follow them."""
+    """Write the demo feeds into ``$DIGEST_HOME/demo/``, follow them and subscribe ``demo@localhost``.
+
+    Raises :class:`DemoError` when the data directory holds anything but the demo (:func:`check_home`).
+    """
+    check_home(config, store)
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     followed = []
     for show in shows():
@@ -47,5 +69,6 @@ def install(config: Config, store: Store, now: datetime | None = None) -> list[F
         document = rss(show["title"], items, show["description"])
         if not path.exists() or path.read_text(encoding="utf-8") != document:
             path.write_text(document, encoding="utf-8")
-        followed.append(store.add_feed(path.as_uri())[0])
+        followed.append(store.add_feed(path.absolute().as_uri())[0])
+    store.add_subscriber(SUBSCRIBER)
     return followed

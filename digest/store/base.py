@@ -44,6 +44,15 @@ class StoreBase:
     def close(self) -> None:
         self.db.close()
 
+    def segment_anchor(self, episode_id: int, start: float) -> int:
+        """The episode page's anchor (``#t<second>``) of the transcript segment that holds ``start``."""
+        row = self.db.execute(
+            "SELECT COALESCE((SELECT MAX(start) FROM segments WHERE episode_id = ? AND start <= ?), "
+            "(SELECT MIN(start) FROM segments WHERE episode_id = ?))",
+            (episode_id, start + 0.001, episode_id),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else int(start)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All or nothing: a crash inside leaves the store as it was. Inside another transaction it is a

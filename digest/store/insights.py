@@ -65,6 +65,19 @@ class Insights(StoreBase):
             )
         return self._episodes("e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?)", (date,))
 
+    def claim_for_digest(self, episode_ids: list[int], date: str, since: str) -> int:
+        """Put episodes published (or, without a date, first seen) on ``since`` or later into the digest of
+        ``date``, even when they are older than its window: a new feed's recent back catalogue.
+        Returns how many were claimed."""
+        marks = ",".join("?" * len(episode_ids))
+        with self.transaction() as db:
+            cur = db.execute(
+                f"UPDATE episodes SET digest_date = ? WHERE id IN ({marks}) AND digest_date IS NULL "
+                "AND substr(coalesce(published, created), 1, 10) >= ?",
+                (date, *episode_ids, since),
+            )
+        return cur.rowcount
+
     def heard_before(self, date: str) -> list[int]:
         """Episodes that went into digests before ``date``."""
         return [r[0] for r in self.db.execute("SELECT id FROM episodes WHERE digest_date < ?", (date,))]
@@ -157,6 +170,8 @@ class Insights(StoreBase):
             + ("WHERE date = ?" if date else "ORDER BY date DESC LIMIT 1"),
             (date,) if date else (),
         ).fetchone()
+        if row is None and date and (dates := self.digest_dates()):
+            raise NotFoundError(f"no digest for {date}; there are digests for {', '.join(dates[:10])}")
         if row is None:
             raise NotFoundError(f"no digest for {date}" if date else "no digest yet; run `digest run` first")
         digest = Digest(
@@ -175,9 +190,9 @@ class Insights(StoreBase):
             insight = Insight(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], show_names=json.loads(r[9]))
             insight.why = json.loads(r[10]) if r[10] else {}
             insight.reason = r[11]
-            for claim_id, quote_rank, text, start, show, title, url in self.db.execute(
+            for claim_id, quote_rank, text, start, show, title, url, episode_id in self.db.execute(
                 "SELECT c.id, ic.quote_rank, COALESCE(ic.quote, c.text), COALESCE(ic.quote_start, c.start), f.title, "
-                "e.title, e.enclosure_url "
+                "e.title, e.enclosure_url, e.id "
                 "FROM insight_claims ic JOIN claims c ON c.id = ic.claim_id JOIN episodes e ON e.id = c.episode_id "
                 "JOIN feeds f ON f.id = e.feed_id WHERE ic.insight_id = ? ORDER BY ic.quote_rank IS NULL, "
                 "ic.quote_rank, c.id",
@@ -185,7 +200,9 @@ class Insights(StoreBase):
             ):
                 insight.claim_ids.append(claim_id)
                 if quote_rank is not None:
-                    insight.quotes.append(Quote(text, show or "", title, start, audio_link(url, start), claim_id))
+                    anchor = self.segment_anchor(episode_id, start)
+                    quote = Quote(text, show or "", title, start, audio_link(url, start), claim_id, episode_id, anchor)
+                    insight.quotes.append(quote)
             digest.insights.append(insight)
         return digest
 

@@ -77,6 +77,8 @@ class Search(StoreBase):
                     r[3],
                     r[4],
                     audio_link(r[7], r[4] or 0),
+                    0.0,
+                    self.segment_anchor(r[5], r[4] or 0) if r[5] else 0,
                 )
                 for r in rows
             }
@@ -89,7 +91,20 @@ class Search(StoreBase):
         )
         hit_kind = HitKind(kind)
         return {
-            r[0]: Hit(hit_kind, r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], audio_link(r[7], r[6])) for r in rows
+            r[0]: Hit(
+                hit_kind,
+                r[0],
+                r[1],
+                r[2] or "",
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                audio_link(r[7], r[6]),
+                0.0,
+                self.segment_anchor(r[4], r[6]),
+            )
+            for r in rows
         }
 
     def vector_rows(self, kind: str, model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -111,9 +126,3 @@ class Search(StoreBase):
         table = "insights" if kind == "insight" else "claims"
         row = self.db.execute(f"SELECT MAX(id), (SELECT MAX(rowid) FROM embeddings) FROM {table}").fetchone()
         return f"{kind}:{row[0]}:{row[1]}"
-
-    def insight_sources(self, insight_id: int) -> list[Hit]:
-        """Every claim behind an insight, earliest episode first: its lineage."""
-        ids = [r[0] for r in self.db.execute("SELECT claim_id FROM insight_claims WHERE insight_id = ?", (insight_id,))]
-        hits = self.hits("claim", ids)
-        return sorted(hits.values(), key=lambda h: (h.date or "", h.show, h.start or 0))

@@ -1,0 +1,152 @@
+"""A new user's first hour: their own feed gives a digest, the demo keeps to its own home, the CLI speaks plainly."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from conftest import CORPUS
+
+from digest.cli import cli
+from digest.config import load
+from digest.demo.markdown_cues import to_srt
+from digest.rss import RssItem, rss
+from digest.store import Store
+from digest.web import base_url_mismatch
+
+TRANSCRIPT = CORPUS / "transcripts" / "changelog_the-changelog-532.md"
+
+
+def invoke(*args: str, code: int = 0) -> str:
+    out = CliRunner().invoke(cli, list(args))
+    assert out.exit_code == code, out.output
+    return out.output
+
+
+def serve_feed(server, days_ago: float, title: str = "My Own Show") -> str:
+    """A feed on loopback with one episode published ``days_ago``, carrying a publisher transcript (no audio)."""
+    srt = server.add("/ep.srt", to_srt(TRANSCRIPT.read_text(encoding="utf-8")).encode(), content_type="text/plain")
+    item = RssItem(
+        "Episode 532",
+        "ep-532",
+        datetime.now(UTC) - timedelta(days=days_ago),
+        transcripts=((srt, "application/x-subrip"),),
+        xml="<link>https://podcast.example/532</link>",
+    )
+    return server.add("/feed.xml", rss(title, [item]).encode(), content_type="application/rss+xml")
+
+
+@pytest.mark.slow
+def test_a_feed_added_with_an_episode_of_five_days_ago_gives_a_digest_on_the_first_run(server, home):
+    url = serve_feed(server, days_ago=5)
+    added = invoke("feeds", "add", url)
+    assert "My Own Show, 1 episodes" in added  # fetched once: its title and what it holds
+    out = invoke("run", "--dry-run")
+    assert "1 of them from the last days of newly added feeds" in out
+    assert re.search(r"Digest \S+: [1-9]\d* insights from 1 episodes on 1 shows", out), out
+    assert "Why none" not in out
+    assert "Polling 1 feed…" in out and "Embedding" in out  # a line per stage, as it starts
+    digest = json.loads(invoke("show", "--json"))
+    assert digest["insights"] and all(q["url"] for i in digest["insights"] for q in i["quotes"])
+    # No audio: every quote links to its transcript segment on the archive's episode page, an anchor that exists.
+    store = Store(load(home).db_path)
+    for quote in (q for i in digest["insights"] for q in i["quotes"]):
+        episode, second = re.fullmatch(r"http://127\.0\.0\.1:8080/episode/(\d+)#t(\d+)", quote["url"]).groups()
+        starts = {int(s.start) for s in store.segments(int(episode))}
+        assert int(second) in starts and int(second) <= quote["start"]
+
+
+@pytest.mark.slow
+def test_an_episode_older_than_the_backfill_window_is_archived_and_the_run_says_why(server, home):
+    serve_feed(server, days_ago=12)
+    invoke("feeds", "add", server.url("/feed.xml"))
+    out = invoke("run", "--dry-run")
+    assert "0 insights" in out
+    [why] = [line for line in out.splitlines() if line.startswith("Why none:")]
+    assert "rank.lookback_days" in why and "feeds.backfill_days" in why
+
+
+def test_a_run_with_no_feeds_says_what_to_do(home):
+    out = invoke("run", "--dry-run")
+    assert "Why none: No feeds are followed yet: add one with `digest feeds add URL`." in out
+
+
+def test_the_demo_refuses_a_home_with_data_of_its_own(home, server):
+    url = serve_feed(server, days_ago=1)
+    invoke("feeds", "add", url)
+    invoke("subscribers", "add", "me@example.com")
+    out = invoke("run", "--demo", code=1)
+    assert "holds data of its own" in out and "me@example.com" in out and url in out
+    store = Store(load(home).db_path)
+    assert [f.url for f in store.feeds()] == [url]
+    assert [s.email for s in store.subscribers(None)] == ["me@example.com"]
+
+
+def test_the_demo_accepts_its_own_home_again(home):
+    from digest import demo
+
+    config = load(home)
+    store = Store(config.db_path)
+    first = demo.install(config, store)
+    again = demo.install(config, store)  # a second `make demo` in the same home
+    assert [f.id for f in first] == [f.id for f in again] and len(store.subscribers(None)) == 1
+
+
+def test_feeds_add_fetches_once_reports_errors_and_tries_https(home, server):
+    out = invoke("feeds", "add", server.url("/missing.xml"), code=1)
+    assert "Not added" in out and "HTTP 404" in out
+    out = invoke("feeds", "add", "nonexistent.invalid/feed.xml", code=1)
+    assert "https://nonexistent.invalid/feed.xml" in out
+    assert "No feeds followed yet" in invoke("feeds", "list")
+
+
+def test_listings_have_headers_plain_words_and_a_line_when_empty(home):
+    assert invoke("episodes", "list", "--status", "failed").strip() == "No failed episodes."
+    assert "No deliveries yet." in invoke("deliveries")
+    invoke("subscribers", "add", "ada@example.com")
+    listed = invoke("subscribers", "list").splitlines()
+    assert listed[0].split() == ["ID", "STATUS", "EMAIL"] and listed[1].split()[1:] == ["active", "ada@example.com"]
+    assert "SubscriberStatus" not in "\n".join(listed)
+
+
+def test_verbose_and_quiet_work_after_the_subcommand_and_dates_name_their_option(home):
+    assert invoke("feeds", "list", "-v") == invoke("-v", "feeds", "list")
+    assert invoke("subscribers", "list", "-q") == invoke("-q", "subscribers", "list")
+    out = invoke("show", "--date", "2026-13-01", code=2)
+    assert "'--date'" in out and "expected a date as YYYY-MM-DD, today or yesterday, found '2026-13-01'" in out
+    from digest.models import Digest
+
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)  # schedule.timezone is UTC by default
+    Store(load(home).db_path).save_digest(Digest(yesterday.isoformat()), [])
+    assert f"{yesterday:%A}, {yesterday.day} {yesterday:%B %Y}" in invoke("show", "--date", "yesterday")
+
+
+def test_show_of_a_missing_day_lists_the_days_there_are(home):
+    from digest.models import Digest
+
+    store = Store(load(home).db_path)
+    for day in ("2026-11-20", "2026-11-21"):
+        store.save_digest(Digest(day), [])
+    out = invoke("show", "--date", "2026-11-22", code=1)
+    assert "no digest for 2026-11-22; there are digests for 2026-11-21, 2026-11-20" in out
+
+
+@pytest.mark.parametrize(
+    "base, host, port, warns",
+    [
+        ("http://127.0.0.1:8080", "127.0.0.1", 8080, False),
+        ("http://localhost:8080/", "127.0.0.1", 8080, False),
+        ("http://archive.example:8080", "0.0.0.0", 8080, False),
+        ("http://127.0.0.1:8080", "127.0.0.1", 18431, True),
+        ("https://digest.example", "127.0.0.1", 8080, True),
+    ],
+)
+def test_serve_warns_when_links_name_another_address(home, monkeypatch, base, host, port, warns):
+    monkeypatch.setenv("DIGEST_WEB_BASE_URL", base)
+    warning = base_url_mismatch(load(home), host, port)
+    assert (warning is not None) == warns
+    if warns:
+        assert base.rstrip("/") in warning and f"{host}:{port}" in warning
