@@ -612,10 +612,12 @@ def feeds_remove(app: App, feed: str) -> None:
 @click.argument("opml", type=click.File("rb"))
 @pass_app
 def feeds_import(app: App, opml) -> None:
-    """Follow every feed of an OPML file: all of them, or none when one is refused (each is listed)."""
-    from digest.feeds import import_opml
+    """Follow every feed of an OPML file."""
+    from digest.feeds import check_url, import_opml
 
-    added = app.store.add_feeds(import_opml(opml.read(), app.config["fetch.private_addresses"]))
+    added = 0
+    for url in import_opml(opml.read()):
+        added += app.store.add_feed(check_url(url))[1]
     click.echo(f"Imported {added} new feeds.")
 
 
