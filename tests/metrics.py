@@ -21,3 +21,13 @@ def wer(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[-1] / max(1, len(ref))
+
+
+def recovered(expected: list[str], heard: list[str]) -> float:
+    """Share of ``expected`` words found in ``heard`` in the same order (longest common subsequence)."""
+    row = [0] * (len(heard) + 1)
+    for e in expected:
+        prev = 0
+        for j, h in enumerate(heard, 1):
+            prev, row[j] = row[j], prev + 1 if e == h else max(row[j], row[j - 1])
+    return row[-1] / max(1, len(expected))
