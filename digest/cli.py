@@ -538,7 +538,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
 
     server = make_server(app.config, host or app.config["web.host"], port or app.config["web.port"])
     click.echo(f"Serving the archive on http://{server.effective_host}:{server.effective_port}/ (Ctrl-C stops)")
-    if warning := base_url_mismatch(app.config, server.effective_host, server.effective_port):
+    if warning := base_url_mismatch(app.config, server.effective_host, int(server.effective_port)):
         click.secho(f"Warning: {warning}", fg="yellow", err=True)
     if not app.config.db_path.exists():
         click.secho(f"Warning: {app.no_data()}", fg="yellow", err=True)
@@ -612,12 +612,10 @@ def feeds_remove(app: App, feed: str) -> None:
 @click.argument("opml", type=click.File("rb"))
 @pass_app
 def feeds_import(app: App, opml) -> None:
-    """Follow every feed of an OPML file."""
-    from digest.feeds import check_url, import_opml
+    """Follow every feed of an OPML file: all of them, or none when one is refused (each is listed)."""
+    from digest.feeds import import_opml
 
-    added = 0
-    for url in import_opml(opml.read()):
-        added += app.store.add_feed(check_url(url))[1]
+    added = app.store.add_feeds(import_opml(opml.read(), app.config["fetch.private_addresses"]))
     click.echo(f"Imported {added} new feeds.")
 
 

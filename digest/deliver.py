@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -10,6 +11,7 @@ import smtplib
 import ssl
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -39,7 +41,7 @@ class PermanentFailure(DeliveryError):
 
 
 class UncertainFailure(DeliveryError):
-    """The whole message went out but no answer came back: it may have arrived. Never retried."""
+    """The message's final ``.`` went out but no answer came back: it may have arrived. Never retried."""
 
 
 class SendingStopped(DeliveryError):
@@ -68,8 +70,9 @@ class Sender(ABC):
         """Release any connection."""
 
     @abstractmethod
-    def send(self, message: EmailMessage, date: str) -> None:
-        """Deliver one message."""
+    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
+        """Deliver one message; ``ending`` runs just before the step after which it may have arrived
+        (SMTP: writing the final ``.`` of DATA), so the ledger can say so first."""
 
     def delivered(self, message: EmailMessage, date: str) -> bool | None:
         """Whether a message that a dead run was sending arrived: ``None`` when there is no knowing."""
@@ -85,7 +88,7 @@ class OutboxSender(Sender):
     def _path(self, message: EmailMessage, date: str) -> Path:
         return self.outbox / date / f"{message['To']}.eml"
 
-    def send(self, message: EmailMessage, date: str) -> None:
+    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
         final = self._path(message, date)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
@@ -131,8 +134,9 @@ class SmtpSender(Sender):
             raise SendingStopped(f"cannot reach SMTP server {host}:{port}: {exc or type(exc).__name__}") from None
         return conn
 
-    def send(self, message: EmailMessage, date: str) -> None:
-        """MAIL, RCPT and DATA by hand, so a failure is known to be before or after the body went out."""
+    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
+        """MAIL, RCPT and DATA by hand, so a failure is known to be before or after the final ``.`` went out:
+        a server keeps no message whose final ``.`` never came, so before it everything may be retried."""
         if self.conn is None:
             self.conn = self._connect()
         conn = self.conn
@@ -150,16 +154,30 @@ class SmtpSender(Sender):
             raise TemporaryFailure(f"SMTP server {self.config['smtp.host']}: {exc or type(exc).__name__}") from None
         body = re.sub(rb"(?m)^\.", b"..", message.as_bytes(policy=SMTP_POLICY))
         try:
-            conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n"))
+            ending()
+            conn.send(b".\r\n")
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise TemporaryFailure(
+                f"SMTP server {self.config['smtp.host']} went away before the message was complete "
+                f"({exc or type(exc).__name__}); it is sent again"
+            ) from None
+        try:
             code, reply = conn.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise UncertainFailure(
-                f"SMTP server {self.config['smtp.host']} went away after the message was sent "
+                f"SMTP server {self.config['smtp.host']} went away after the message's final '.' was sent "
                 f"({exc or type(exc).__name__}); it may have arrived, so it is not resent"
             ) from None
         if code != 250:
             self._fail(code, reply)
+
+    def delivered(self, message: EmailMessage, date: str) -> bool | None:
+        """A row a dead run left ``sending`` never had its final ``.`` written (from there the row is
+        ``uncertain``), so the server kept nothing: send it again."""
+        return False
 
     def _fail(self, code: int, reply: bytes | str) -> None:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
@@ -258,15 +276,24 @@ class DeliveryReport:
         )
 
 
-def _send_with_retries(sender: Sender, message: EmailMessage, date: str, backoff: float) -> None:
+def _send_with_retries(
+    sender: Sender,
+    message: EmailMessage,
+    date: str,
+    backoff: float,
+    ending: Callable[[], None] = lambda: None,
+    retrying: Callable[[], None] = lambda: None,
+) -> None:
+    """Send, retrying temporary failures; ``ending`` as for :meth:`Sender.send`, ``retrying`` before each retry."""
     for attempt in range(_TEMPORARY_RETRIES + 1):
         try:
-            sender.send(message, date)
+            sender.send(message, date, ending)
             return
         except TemporaryFailure:
             if attempt == _TEMPORARY_RETRIES:
                 raise
             time.sleep(backoff * 2**attempt)
+            retrying()
 
 
 def deliver(
@@ -281,15 +308,16 @@ def deliver(
 ) -> DeliveryReport:
     """Send the digest to each active subscriber that has not had it.
 
-    The ledger row goes to ``sending`` (committed) before the message leaves and to
-    ``sent`` after. A row still ``sending`` at the next run means a run died in
-    between: the outbox can tell whether the file was written; an SMTP server cannot,
-    so the row becomes ``uncertain`` and is not sent again. So does a row whose message
-    body went out before the server stopped answering. A failure before that point is
-    never uncertain: temporary ones are retried now and on the next run, permanent ones
-    are recorded. When no message can go out at all (the server is unreachable or
-    refuses the login) the pass stops, and every row not sent stays retryable. A
-    message that cannot be built (a bad ``mail.from``, a template error) raises
+    The ledger row goes to ``sending`` (committed) before the message leaves, to
+    ``uncertain`` (committed) just before SMTP's final ``.`` is written, and to ``sent``
+    after the server's answer. A row still ``sending`` at the next run means a run died
+    before the message was complete: the outbox can tell whether the file was written, and
+    an SMTP server keeps no message without its final ``.``, so it is sent again. A row
+    ``uncertain`` (the final ``.`` went out, no answer came) is not sent again. A failure
+    before the final ``.`` is never uncertain: temporary ones are retried now and on the
+    next run, permanent ones are recorded. When no message can go out at all (the server
+    is unreachable or refuses the login) the pass stops, and every row not sent stays
+    retryable. A message that cannot be built (a bad ``mail.from``, a template error) raises
     :class:`DeliveryError` before anything is sent; the digest stays stored.
 
     Args:
@@ -321,8 +349,18 @@ def deliver(
             store.record_delivery(
                 digest.date, sub.id, DeliveryStatus.SENDING, message_id=message["Message-ID"], attempt=True
             )
+            mark = functools.partial(store.record_delivery, digest.date, sub.id)
             try:
-                _send_with_retries(out, message, digest.date, config["fetch.backoff"])
+                _send_with_retries(
+                    out,
+                    message,
+                    digest.date,
+                    config["fetch.backoff"],
+                    ending=functools.partial(
+                        mark, DeliveryStatus.UNCERTAIN, error="the final '.' went out, no answer yet"
+                    ),
+                    retrying=functools.partial(mark, DeliveryStatus.SENDING),
+                )
             except UncertainFailure as exc:
                 store.record_delivery(digest.date, sub.id, DeliveryStatus.UNCERTAIN, error=str(exc))
                 report.uncertain.append(sub.email)

@@ -23,7 +23,7 @@ import httpx
 
 from digest import net
 from digest.config import Config
-from digest.errors import DigestError, FeedError
+from digest.errors import DigestError, FeedError, FetchError
 from digest.models import Episode, Feed, Status, TranscriptLink
 from digest.rss import PODCAST_NAMESPACE
 from digest.store import Store
@@ -154,10 +154,18 @@ def _enclosure(entry: feedparser.FeedParserDict) -> tuple[str | None, str | None
     return None, None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def _clean(text: str | None) -> str | None:
+    """A text field from a feed without control characters and NULs (they would break XML, terminals, logs)."""
+    return None if text is None else _CONTROL.sub("", text)
+
+
 def _title(title: str | None, enclosure_url: str | None) -> str:
     """The item's title on one line (``itunes:title`` before ``<title>``, as Apple Podcasts shows it);
     without one, the audio file's name, as podcast apps show it."""
-    if text := " ".join((title or "").split()):
+    if text := " ".join((_clean(title) or "").split()):
         return text
     stem = urlsplit(enclosure_url or "").path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return stem or "(untitled)"
@@ -335,7 +343,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
     for entry, base in zip(parsed.entries, _bases(text, url, len(parsed.entries))):
         raw_enclosure, enclosure_type = _enclosure(entry)
         enclosure_url = _resolve(base, raw_enclosure) if raw_enclosure else None
-        guid = as_written.get(entry.get("id") or "", entry.get("id")) or None
+        guid = _clean(as_written.get(entry.get("id") or "", entry.get("id"))) or None
         ep = Episode(
             id=0,
             feed_id=feed_id,
@@ -343,8 +351,8 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
             guid=guid,
             published=_published(entry),
             enclosure_url=enclosure_url,
-            enclosure_type=enclosure_type,
-            link=entry.get("link"),
+            enclosure_type=_clean(enclosure_type),
+            link=_clean(entry.get("link")),
             duration=_duration(entry.get("itunes_duration")),
         )
         ep.transcripts = links.get(f"guid:{guid}") or links.get(f"url:{raw_enclosure}") or []
@@ -355,7 +363,7 @@ def parse_feed(body: bytes, feed_id: int, url: str, headers: dict[str, str] | No
         if enclosure_url or ep.transcripts:
             episodes.append(ep)
     new_url = (parsed.feed.get("itunes_new-feed-url") or "").strip() or None
-    return ParsedFeed(parsed.feed.get("title"), new_url if new_url != url else None, episodes)
+    return ParsedFeed(_clean(parsed.feed.get("title")), new_url if new_url != url else None, episodes)
 
 
 _ITEM = re.compile(rb"<(item|entry)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
@@ -392,6 +400,7 @@ class Fetched:
     parsed: ParsedFeed | None
     body_sha256: str | None = None
     item_hashes: bytes | None = None
+    refused: str | None = None  # why the feed's new URL was not taken
 
 
 @dataclass
@@ -408,27 +417,36 @@ class PollResult:
 def _download(http: httpx.Client, feed: Feed, first_poll: bool, config: Config) -> Fetched:
     """Fetch and parse one feed: ``None`` for the parse when the server says the feed is not modified, or
     sends the very body parsed last time; only the items not seen before otherwise (:func:`unseen_items`).
+    A new URL the feed names (``itunes:new-feed-url``) must pass the feed's URL policy, or it is refused.
+    After an error or a refusal the document is read whole again, so a refusal stays shown while it holds.
     Whatever goes wrong comes out as a :class:`FeedError` for this feed alone."""
+    policy = net.UrlPolicy.for_feed(feed.url, config["fetch.private_addresses"])
+    whole = first_poll or feed.last_error is not None
     try:
         response = net.get_feed(
             http,
             feed.url,
-            None if first_poll else feed.etag,
-            None if first_poll else feed.modified,
-            policy=net.UrlPolicy.for_feed(feed.url, config["fetch.private_addresses"]),
+            None if whole else feed.etag,
+            None if whole else feed.modified,
+            policy=policy,
             max_bytes=int(config["feeds.max_mb"] * 1024 * 1024),
             deadline=config["feeds.deadline"],
         )
         if response.not_modified:
             return Fetched(response, None)
         body_hash = hashlib.sha256(response.body).hexdigest()
-        if not first_poll and body_hash == feed.body_sha256 and not response.moved_to:
+        if not whole and body_hash == feed.body_sha256 and not response.moved_to:
             return Fetched(response, None, body_hash)
         reduced, item_hashes = unseen_items(response.body, None if first_poll else feed.item_hashes)
         url = response.moved_to or feed.url
-        return Fetched(
-            response, parse_feed(reduced or response.body, feed.id, url, response.headers), body_hash, item_hashes
-        )
+        parsed = parse_feed(reduced or response.body, feed.id, url, response.headers)
+        refused = None
+        if parsed.new_feed_url:
+            try:
+                policy.check_target(parsed.new_feed_url)
+            except FetchError as exc:
+                refused, parsed.new_feed_url = f"its new URL was refused, {url} is kept: {exc}", None
+        return Fetched(response, parsed, body_hash, item_hashes, refused)
     except FeedError:
         raise
     except httpx.TimeoutException:
@@ -518,19 +536,31 @@ def poll(store: Store, config: Config, feeds: list[Feed] | None = None) -> list[
                 new_url=parsed.new_feed_url or response.moved_to,
                 body_sha256=fetched.body_sha256,
                 item_hashes=fetched.item_hashes,
+                warning=fetched.refused,
             )
             results.append(PollResult(store.feed(feed.id), new_episodes=new, first_poll=first[feed.id]))
     return results
 
 
-def import_opml(document: bytes) -> list[str]:
-    """Feed URLs of an OPML document, in order, without duplicates."""
+def import_opml(document: bytes, private_addresses: str = "auto") -> list[str]:
+    """Feed URLs of an OPML document, in order, without duplicates, once every one has passed the URL policy
+    of a feed from the internet (``private_addresses`` is ``fetch.private_addresses``). Raises
+    :class:`FeedError` listing each refused outline with its reason; then none is to be added."""
     try:
         root = ET.fromstring(document)
     except ET.ParseError as exc:
         raise FeedError(f"expected an OPML document: {exc}") from None
-    urls = [o.get("xmlUrl", "").strip() for o in root.iter("outline")]
-    return list(dict.fromkeys(u for u in urls if u))
+    urls = list(dict.fromkeys(u for o in root.iter("outline") if (u := o.get("xmlUrl", "").strip())))
+    policy = net.UrlPolicy(allow_private=private_addresses == "allow")
+    refused = []
+    for url in urls:
+        try:
+            policy.check_target(url)
+        except FetchError as exc:
+            refused.append(str(exc))
+    if refused:
+        raise FeedError(f"{len(refused)} of {len(urls)} outlines refused, none imported: " + "; ".join(refused))
+    return urls
 
 
 def export_opml(feeds: list[Feed]) -> str:
@@ -559,7 +589,10 @@ def check_url(url: str) -> str:
     url = url.strip()
     if url and not re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE):  # "host:port/…" has no scheme
         url = f"https://{url}"
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https", "file"} or not (parts.netloc or parts.scheme == "file"):
+    try:
+        parts = net.UrlPolicy(allow_file=True, allow_private=True, own_url=url).check(url)
+    except FetchError as exc:
+        raise FeedError(f"expected an http(s) or file URL, found {exc}") from None
+    if parts.scheme == "file" and not parts.path:
         raise FeedError(f"expected an http(s) or file URL, found {url!r}")
     return url.strip()

@@ -33,36 +33,38 @@ def looks_like_audio(head: bytes) -> bool:
 
 
 @contextmanager
-def _stream(http: httpx.Client, url: str, policy: net.UrlPolicy) -> Iterator[tuple[int | None, Iterator[bytes]]]:
-    """The body of ``url`` as chunks, with its declared length; only what ``policy`` allows is opened."""
+def _stream(
+    http: httpx.Client, url: str, policy: net.UrlPolicy, until: float
+) -> Iterator[tuple[int | None, Iterator[bytes]]]:
+    """The body of ``url`` as chunks, with its declared length; only what ``policy`` allows is opened, only a
+    regular file is read, and every read ends by ``until``."""
     policy.check(url)
     if (path := net.local_path(url)) is not None:
-        if not path.is_file():
-            raise FetchError(f"{url}: no such file")
-        with path.open("rb") as fh:
-            yield path.stat().st_size, iter(lambda: fh.read(1 << 16), b"")
+        with net.open_local(path, url) as (info, fh):
+            yield info.st_size, iter(lambda: fh.read(1 << 16), b"")
         return
-    with http.stream("GET", url, extensions=net.policy_extension(policy)) as response:
+    with net.get(http, url, policy=policy, until=until) as response:
         response.raise_for_status()
         length = response.headers.get("Content-Length")
-        yield (int(length) if length and length.isdigit() else None), response.iter_bytes(1 << 16)
+        yield (int(length) if length and length.isdigit() else None), response.iter_bytes()
 
 
-def _with_retries(action, url: str, retries: int, backoff: float):
-    """Run ``action`` until it succeeds; 404/5xx and timeouts are retried with doubling backoff."""
+def _with_retries(action, url: str, retries: int, backoff: float, until: float):
+    """Run ``action`` until it succeeds; 404/5xx and timeouts are retried with doubling backoff, but never
+    past ``until``: the deadline holds for all tries together."""
     for attempt in range(retries + 1):
+        delay = backoff * 2**attempt
         try:
             return action()
         except httpx.HTTPStatusError as exc:
             code = exc.response.status_code
-            if code not in _RETRY_STATUS or attempt == retries:
+            if code not in _RETRY_STATUS or attempt == retries or time.monotonic() + delay >= until:
                 raise FetchError(f"{url}: HTTP {code} after {attempt + 1} tries") from None
         except httpx.TransportError as exc:
-            if attempt == retries:
+            if attempt == retries or time.monotonic() + delay >= until:
                 raise FetchError(f"{url}: {type(exc).__name__}: {exc} after {attempt + 1} tries") from None
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # redirect loops, bad gzip, bad URLs
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
-        delay = backoff * 2**attempt
         log.info("retrying %s in %.1fs", url, delay)
         time.sleep(delay)
     raise AssertionError("unreachable")
@@ -87,7 +89,7 @@ def download_audio(
         dest_dir: Where the finished file goes; partial downloads never appear there.
         policy: What the episode's feed may make us fetch, redirects included.
         max_bytes: The size cap; a larger file is refused, by its Content-Length or as it streams.
-        deadline: Seconds one try may take in all.
+        deadline: Seconds all tries together may take, however slowly bytes arrive.
         retries: Extra tries after a 404, 5xx or network error.
         backoff: Seconds before the first retry, doubled each time.
 
@@ -96,20 +98,22 @@ def download_audio(
         temporary file behind.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
+    until = time.monotonic() + deadline
 
     def attempt() -> tuple[Path, str]:
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=".part-")
         tmp = Path(tmp_name)
-        until = time.monotonic() + deadline
         try:
             digest = hashlib.sha256()
-            size = 0
-            with os.fdopen(fd, "wb") as out, _stream(http, url, policy) as (length, chunks):
+            head = b""  # the first bytes, sniffed once 64 have come (chunks may be single bytes)
+            with os.fdopen(fd, "wb") as out, _stream(http, url, policy, until) as (length, chunks):
                 if length is not None and length > max_bytes:
                     raise FetchError(f"{url}: {length} bytes is over the {max_bytes}-byte cap")
+                size = 0
                 for chunk in chunks:
-                    if size == 0 and not looks_like_audio(chunk[:16]):
-                        raise FetchError(f"{url}: expected audio, found {_describe(chunk)}")
+                    if len(head) < 64 <= len(head) + len(chunk):
+                        _sniff(url, head + chunk)
+                    head += chunk[: max(0, 64 - len(head))]
                     size += len(chunk)
                     if size > max_bytes:
                         raise FetchError(f"{url}: over the {max_bytes}-byte cap")
@@ -117,8 +121,8 @@ def download_audio(
                         raise FetchError(f"{url}: still downloading after the {deadline:g} s deadline")
                     digest.update(chunk)
                     out.write(chunk)
-            if size == 0:
-                raise FetchError(f"{url}: expected audio, found an empty body")
+            if len(head) < 64:
+                _sniff(url, head)
             suffix = Path(httpx.URL(url).path).suffix.lower()[:6] if "://" in url else ""
             final = dest_dir / f"{digest.hexdigest()}{suffix}"
             shutil.move(tmp, final)
@@ -126,7 +130,15 @@ def download_audio(
         finally:
             tmp.unlink(missing_ok=True)
 
-    return _with_retries(attempt, url, retries, backoff)
+    return _with_retries(attempt, url, retries, backoff, until)
+
+
+def _sniff(url: str, head: bytes) -> None:
+    """:class:`FetchError` unless a download's first bytes are audio."""
+    if not head:
+        raise FetchError(f"{url}: expected audio, found an empty body")
+    if not looks_like_audio(head[:16]):
+        raise FetchError(f"{url}: expected audio, found {_describe(head)}")
 
 
 def _describe(chunk: bytes) -> str:
@@ -150,18 +162,20 @@ def fetch_transcript(
 ) -> tuple[list[Segment], str] | None:
     """The first publisher transcript that downloads and parses, best format first, with its type.
 
-    Each is read within ``policy``, ``max_bytes`` (after decompression) and ``deadline`` seconds.
-    Returns ``None`` when the episode has none that works, so the caller falls back to ASR.
+    Each is read within ``policy`` and ``max_bytes`` (after decompression); all of them, with their
+    retries, within ``deadline`` seconds. Returns ``None`` when the episode has none that works, so
+    the caller falls back to ASR.
     """
+    until = time.monotonic() + deadline
     for link in episode.transcripts:
 
         def get(url: str = link.url) -> str:
-            with _stream(http, url, policy) as (_, chunks):
-                body = net.read_capped(chunks, url, max_bytes, time.monotonic() + deadline)
+            with _stream(http, url, policy, until) as (_, chunks):
+                body = net.read_capped(chunks, url, max_bytes, until)
             return body.decode("utf-8", errors="replace")
 
         try:
-            segments = publisher_transcripts.parse(_with_retries(get, link.url, retries, backoff), link.type)
+            segments = publisher_transcripts.parse(_with_retries(get, link.url, retries, backoff, until), link.type)
         except Exception as exc:  # a broken or hostile transcript only sends the episode to ASR
             log.warning("episode %s: transcript %s unusable: %s", episode.id, link.url, exc)
             continue

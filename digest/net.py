@@ -1,10 +1,12 @@
-"""The HTTP client shared by feed polling and downloads: timeouts, redirects, gzip, a User-Agent,
-and the rules for which URLs a feed may make us fetch.
+"""The HTTP client shared by feed polling and downloads: timeouts, deadlines, redirects, gzip, a
+User-Agent, and the rules for which URLs a feed may make us fetch.
 
 ``file://`` URLs are read from disk, so local feeds (and the bundled demo) need no server; but
-only when the operator named the file, or the feed is itself a local file the operator added.
-A feed from the internet can make digest fetch only ``http``/``https`` URLs on public addresses,
-on every redirect too (:class:`UrlPolicy`).
+only regular files, and only when the operator named the file or the feed is itself a local file
+the operator added. Every other URL a feed yields (its own new URL, enclosures, transcripts,
+redirects) passes :class:`UrlPolicy`, and the connection goes to the very address the policy
+checked, so a DNS answer that changes between check and connect cannot reach a private address.
+A deadline bounds every read of a download, so a server that trickles bytes cannot hold a run.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import os
+import re
 import socket
+import stat
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import IO
+from urllib.parse import SplitResult, unquote, urlsplit
 
+import httpcore
 import httpx
 
 from digest import __version__
@@ -26,105 +34,225 @@ from digest.errors import FetchError
 
 USER_AGENT = f"digest/{__version__} (self-hosted podcast insight digest)"
 _POLICY = "digest_url_policy"  # request extension that carries a UrlPolicy through redirects
+_UNTIL: ContextVar[float | None] = ContextVar("digest_until", default=None)  # this thread's download deadline
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _public(address: str) -> bool:
+    """Whether an IP address is on the public internet (not loopback, private, link-local, shared, reserved)."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return ip.is_global and not ip.is_multicast
+
+
+def _literal(host: str) -> str | None:
+    """``host`` as an IP address when it is one, else ``None``."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+def _named_private(host: str) -> bool:
+    """Whether a host is written as a non-public address (``127.0.0.1``, ``10.0.0.5``, ``localhost``)."""
+    address = _literal(host)
+    return host == "localhost" or host.endswith(".localhost") or (address is not None and not _public(address))
 
 
 @dataclass(frozen=True)
 class UrlPolicy:
-    """Which URLs one feed's own links (enclosures, transcripts, redirects) may name.
+    """Which URLs one feed's URLs (its own, its new one, enclosures, transcripts, redirects) may name.
 
     Attributes:
         allow_file: ``file://`` is allowed only for a feed the operator added as a local file.
-        allow_private: Loopback, private, link-local and reserved addresses are allowed only
-            for a feed that is itself on such an address or a local file (home labs, tests),
-            unless ``fetch.private_addresses`` says ``allow`` or ``block``.
+        allow_private: Loopback, private, link-local, shared and reserved addresses are allowed only
+            for a feed the operator added as a local file or by such an address (``127.0.0.1``,
+            ``10.0.0.5``, ``localhost``: home labs, tests), unless ``fetch.private_addresses`` says
+            ``allow`` or ``block``. A host *name* never unlocks them: DNS is the feed author's.
+        own_url: The feed's URL as the operator gave it: the one URL that may carry credentials, and be
+            written as a private address even under ``block``.
     """
 
     allow_file: bool = False
     allow_private: bool = False
-    trusted: str = ""  # the feed's own URL, which the operator named
+    own_url: str = ""
 
     @classmethod
     def for_feed(cls, feed_url: str, private_addresses: str = "auto") -> UrlPolicy:
-        """The policy for links found in the feed at ``feed_url``."""
-        local = urlsplit(feed_url).scheme == "file"
+        """The policy for the URLs of the feed at ``feed_url``."""
+        try:
+            parts = urlsplit(feed_url)
+            host = parts.hostname or ""
+        except ValueError:
+            return cls()
+        local = parts.scheme == "file"
         if private_addresses == "auto":
-            allow_private = local or _private_host(urlsplit(feed_url).hostname or "")
+            allow_private = local or _named_private(host)
         else:
             allow_private = private_addresses == "allow"
-        return cls(allow_file=local, allow_private=allow_private, trusted=feed_url)
+        return cls(allow_file=local, allow_private=allow_private, own_url=feed_url)
 
-    def check(self, url: str) -> None:
-        """Raise :class:`FetchError` unless this policy allows fetching ``url``."""
-        if url == self.trusted:
-            return
+    def check(self, url: str) -> SplitResult:
+        """The parts of ``url``; :class:`FetchError` unless its form is allowed: http(s) (or ``file`` where
+        allowed), no credentials, no control characters, and an address literal only where allowed.
+        Host names are checked when they are resolved (:meth:`addresses`)."""
+        if _CONTROL.search(url):
+            raise FetchError(f"{url!r}: a URL may not hold control characters")
         try:
             parts = urlsplit(url)
-            host = parts.hostname or ""
+            host, port = parts.hostname or "", parts.port
         except ValueError as exc:
             raise FetchError(f"{url!r}: not a valid URL ({exc})") from None
         if parts.scheme == "file" and self.allow_file:
-            return
+            return parts
         if parts.scheme not in {"http", "https"}:
             raise FetchError(f"{url!r}: a feed may only link to http or https URLs, found {parts.scheme or 'none'}")
-        if not host:
+        if not host or port == 0:
             raise FetchError(f"{url!r}: expected a host name")
-        if not self.allow_private and _private_host(host):
+        if (parts.username is not None or parts.password is not None) and url != self.own_url:
+            raise FetchError(f"{url!r}: a URL from a feed may not carry credentials")
+        address = _literal(host)
+        if host == "localhost" or host.endswith(".localhost") or address is not None:
+            self._allowed(url, address or "127.0.0.1")
+        return parts
+
+    def addresses(self, url: str, host: str, *, unresolved_ok: bool = False) -> list[str]:
+        """``host`` resolved once, to the addresses this policy allows; :class:`FetchError` when any is
+        refused (a name that resolves to a private address is not a public server), or when the name
+        does not resolve, unless ``unresolved_ok``."""
+        if (address := _literal(host)) is not None:
+            return [self._allowed(url, address)]
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            if unresolved_ok:
+                return []
+            raise FetchError(f"{url}: cannot resolve {host}: {exc}") from None
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return [self._allowed(url, a) for a in found]
+
+    def _allowed(self, url: str, address: str) -> str:
+        own = url == self.own_url and _named_private(urlsplit(url).hostname or "")
+        if not (self.allow_private or own or _public(address)):
             raise FetchError(
-                f"{url}: points at a private or loopback address, refused for a feed from the internet "
+                f"{url}: points at a private or loopback address ({address}), refused for a feed from the internet "
                 "(fetch.private_addresses = allow permits it)"
             )
+        return address
+
+    def check_target(self, url: str) -> None:
+        """:meth:`check` and, for http(s), :meth:`addresses` of its host (a name that does not resolve now
+        is let through: connecting checks it again): what a feed's new URL and OPML entries must pass."""
+        parts = self.check(url)
+        if parts.scheme in {"http", "https"}:
+            self.addresses(url, parts.hostname or "", unresolved_ok=True)
 
 
-def _private_host(host: str) -> bool:
-    """Whether ``host`` is, or resolves to, an address that is not on the public internet."""
-    try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except (socket.gaierror, UnicodeError):
-            return False  # unresolvable: the request itself will fail with a clear error
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    return any(
-        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_multicast or a.is_unspecified
-        for a in addresses
-    )
+def _remaining(timeout: float | None) -> float | None:
+    """``timeout`` cut to the time left before this thread's deadline (a read at the deadline times out)."""
+    until = _UNTIL.get()
+    if until is None:
+        return timeout
+    left = max(until - time.monotonic(), 0.001)
+    return left if timeout is None else min(timeout, left)
 
 
-def _check_request(request: httpx.Request) -> None:
-    policy = request.extensions.get(_POLICY)
-    if policy is not None:
-        policy.check(str(request.url))
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write waits no longer than the deadline allows."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _remaining(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, _remaining(timeout)))
+
+    def get_extra_info(self, info: str):
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(super().connect_tcp(host, port, _remaining(timeout), local_address, socket_options))
+
+
+class _CheckedTransport(httpx.HTTPTransport):
+    """Checks each request (every redirect too) against its policy, resolves its host once and connects
+    to the address it checked; the name still goes in ``Host`` and in TLS (SNI and certificate)."""
+
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        # httpx takes no network backend, so its pool is replaced by one whose sockets keep the deadline.
+        self._pool = httpcore.ConnectionPool(network_backend=_DeadlineBackend())
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        policy = request.extensions.get(_POLICY)
+        if policy is not None:
+            url = str(request.url)
+            policy.check(url)
+            host = request.url.raw_host.decode("ascii")
+            address = policy.addresses(url, host)[0]
+            if address != _literal(host):
+                request = httpx.Request(
+                    request.method,
+                    request.url.copy_with(host=address),
+                    headers=request.headers,
+                    stream=request.stream,
+                    extensions={**request.extensions, "sni_hostname": host},
+                )
+        return super().handle_request(request)
 
 
 def client(timeout: float) -> httpx.Client:
     """An HTTP client that follows redirects, accepts gzip and names the app.
 
-    A request made with :func:`policy_extension` has every URL it visits, redirects
-    included, checked against that policy before it is sent.
+    A request made through :func:`get` has every URL it visits, redirects included, checked
+    against its policy and connected to the address checked, within its deadline. Proxy
+    variables are ignored: a proxy would resolve names itself.
     """
     return httpx.Client(
         follow_redirects=True,
         timeout=httpx.Timeout(timeout),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        event_hooks={"request": [_check_request]},
+        transport=_CheckedTransport(),
+        trust_env=False,
     )
 
 
-def policy_extension(policy: UrlPolicy | None) -> dict:
-    """Request extensions that make :func:`client` check each URL of a request against ``policy``."""
-    return {} if policy is None else {_POLICY: policy}
+@contextmanager
+def get(
+    http: httpx.Client, url: str, *, policy: UrlPolicy, until: float, headers: dict[str, str] | None = None
+) -> Iterator[httpx.Response]:
+    """A streamed GET of ``url`` within ``policy``; every connect, read and write ends by ``until`` (a
+    ``time.monotonic()`` value), however slowly bytes arrive. Raises :class:`FetchError` at the deadline."""
+    token = _UNTIL.set(until)
+    try:
+        with http.stream("GET", url, headers=headers, extensions={_POLICY: policy}) as response:
+            yield response
+    except httpx.TimeoutException:
+        if time.monotonic() < until:
+            raise
+        raise FetchError(f"{url}: still downloading when the deadline passed") from None
+    finally:
+        _UNTIL.reset(token)
 
 
-def read_capped(chunks: Iterator[bytes], url: str, max_bytes: int, deadline: float) -> bytes:
-    """The whole body, decompressed, refusing more than ``max_bytes`` or a read past ``deadline``
-    (a ``time.monotonic()`` value): a gzip bomb or a server trickling bytes cannot hold a run."""
+def read_capped(chunks: Iterator[bytes], url: str, max_bytes: int, until: float) -> bytes:
+    """The whole body, decompressed, refusing more than ``max_bytes`` or a read past ``until``
+    (a ``time.monotonic()`` value): a gzip bomb or a fast endless body cannot hold a run."""
     body = bytearray()
     for chunk in chunks:
         body += chunk
         if len(body) > max_bytes:
             raise FetchError(f"{url}: over the {max_bytes:,}-byte cap")
-        if time.monotonic() > deadline:
+        if time.monotonic() > until:
             raise FetchError(f"{url}: still downloading when the deadline passed")
     return bytes(body)
 
@@ -133,6 +261,22 @@ def local_path(url: str) -> Path | None:
     """The file a ``file://`` URL names, else ``None``."""
     parts = urlsplit(url)
     return Path(unquote(parts.path)) if parts.scheme == "file" else None
+
+
+@contextmanager
+def open_local(path: Path, url: str) -> Iterator[tuple[os.stat_result, IO[bytes]]]:
+    """A regular file opened for reading, with its status. Devices, FIFOs, sockets and directories are
+    refused without being read (``/dev/zero`` reports size 0 and never ends)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
+    except OSError as exc:
+        raise FetchError(f"{url}: cannot open it: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise FetchError(f"{url}: not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        yield info, fh
 
 
 @dataclass
@@ -168,18 +312,17 @@ def get_feed(
 ) -> FeedResponse:
     """GET a feed with ``If-None-Match`` / ``If-Modified-Since``, at most ``max_bytes`` after
     decompression and within ``deadline`` seconds. Raises ``httpx.HTTPError`` or :class:`FetchError`."""
+    policy.check(url)
     if (path := local_path(url)) is not None:
-        stat = os.stat(path)
-        tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # finer than Last-Modified's whole seconds
-        if etag == tag:
-            return FeedResponse(not_modified=True, etag=etag, modified=modified)
-        if stat.st_size > max_bytes:
-            raise FetchError(f"{url}: {stat.st_size:,} bytes is over the {max_bytes:,}-byte cap")
+        with open_local(path, url) as (info, fh):
+            tag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'  # finer than Last-Modified's whole seconds
+            if etag == tag:
+                return FeedResponse(not_modified=True, etag=etag, modified=modified)
+            body = fh.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise FetchError(f"{url}: over the {max_bytes:,}-byte cap")
         return FeedResponse(
-            not_modified=False,
-            body=path.read_bytes(),
-            etag=tag,
-            modified=email.utils.formatdate(stat.st_mtime, usegmt=True),
+            not_modified=False, body=body, etag=tag, modified=email.utils.formatdate(info.st_mtime, usegmt=True)
         )
     headers = {}
     if etag:
@@ -187,11 +330,11 @@ def get_feed(
     if modified:
         headers["If-Modified-Since"] = modified
     until = time.monotonic() + deadline
-    with http.stream("GET", url, headers=headers, extensions=policy_extension(policy)) as response:
+    with get(http, url, policy=policy, until=until, headers=headers) as response:
         if response.status_code == 304:
             return FeedResponse(not_modified=True, etag=etag, modified=modified)
         response.raise_for_status()
-        body = read_capped(response.iter_bytes(1 << 16), url, max_bytes, until)
+        body = read_capped(response.iter_bytes(), url, max_bytes, until)
     moved = any(r.status_code in (301, 308) for r in response.history)
     return FeedResponse(
         not_modified=False,

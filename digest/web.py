@@ -26,6 +26,7 @@ from digest.config import Config
 from digest.deliver import DeliveryError, send_confirmation, validate_address
 from digest.errors import ConfigError, DigestError, NotFoundError
 from digest.models import Episode, Quote, Segment, SubscriberStatus
+from digest.proxy import client_address, trusted_networks
 from digest.rank import audio_link
 from digest.store import Store
 
@@ -70,7 +71,8 @@ class App:
         self.local = threading.local()
         self.lock = threading.Lock()
         self._embedder = None
-        self._subscribes: dict[str, list[float]] = {}  # client address -> times of recent subscribe POSTs
+        self._subscribes: dict[str, list[float]] = {}  # client or target address -> times of recent subscribes
+        self.proxies = trusted_networks(config["web.trusted_proxies"])
         self.routes: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/", self.home),
             ("GET", r"/archive", self.archive),
@@ -134,7 +136,7 @@ class App:
             query,
             form,
             cookies,
-            environ.get("REMOTE_ADDR", ""),
+            client_address(environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR", ""), self.proxies),
         )
 
     @property
@@ -354,7 +356,7 @@ class App:
             email = validate_address(request.form.get("email", ""))
         except DeliveryError as exc:
             return self.subscribe_form(request, str(exc), status=400)
-        if not self._within_rate(request.client):
+        if not (self._within_rate(f"client {request.client}") and self._within_rate(f"to {email}")):
             return self.form_page(429, "Too many requests", message="Please try again in an hour.")
         sub, _ = self.store.add_subscriber(email, status=SubscriberStatus.PENDING)
         if sub.status is SubscriberStatus.PENDING and self.store.claim_confirmation(
@@ -379,8 +381,9 @@ class App:
         return self.form_page(200, "Check your inbox", message=f"We sent a confirmation link to {email}.")
 
     def _within_rate(self, client: str) -> bool:
-        """At most ``web.subscribe_rate`` subscribe requests per client address an hour. Addresses with
-        nothing in the last hour are forgotten, so many clients over weeks cannot grow the table."""
+        """At most ``web.subscribe_rate`` subscribe requests an hour per key (a client's address, or the
+        address to subscribe). Keys with nothing in the last hour are forgotten, so many clients over
+        weeks cannot grow the table."""
         now = time.monotonic()
         with self.lock:
             if len(self._subscribes) > _SWEEP_AT:
@@ -504,24 +507,65 @@ def make_server(config: Config, host: str, port: int) -> Any:
     """A waitress server for the archive, bound and not yet serving: ``.run()`` serves, ``.close()`` stops
     (from another thread, ``.trigger.pull_trigger(server.close)``, so the serving loop closes itself).
 
-    Idle connections are closed after ``web.timeout`` seconds, and at most ``web.threads``
-    requests run at once; waitress answers malformed requests itself.
+    Slow clients cannot hold it: up to ``web.max_connections`` connections are watched with poll()
+    (select() stops at 1,024), a connection idle for ``web.timeout`` seconds is closed, and so is one
+    whose request has not arrived whole ``web.timeout`` seconds after its first byte. At most
+    ``web.threads`` requests run at once; waitress answers malformed requests itself.
     """
     from waitress import create_server
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+
+    timeout = config["web.timeout"]
+
+    class DeadlineChannel(HTTPChannel):
+        """A connection closed when its request is still arriving ``web.timeout`` seconds after it began."""
+
+        began = 0.0
+
+        def received(self, data: bytes) -> bool:
+            now = time.monotonic()
+            if self.request is None:
+                self.began = now
+            elif now - self.began > timeout:
+                self.will_close = True
+                return False
+            return super().received(data)
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"expected a port from 0 to 65535, found {port}")
+    _allow_open_files(config["web.max_connections"] + 64)
+    listeners: dict = {}
     try:
-        return create_server(
+        server = create_server(
             create_app(config),
+            map=listeners,
             host=host,
             port=port,
             threads=config["web.threads"],
-            channel_timeout=config["web.timeout"],
-            connection_limit=max(100, config["web.threads"] * 16),
+            channel_timeout=timeout,
+            cleanup_interval=max(1, timeout // 2),
+            connection_limit=config["web.max_connections"],
+            asyncore_use_poll=True,
             max_request_body_size=_MAX_FORM,
             ident="digest",
-            clear_untrusted_proxy_headers=True,
+            clear_untrusted_proxy_headers=False,  # X-Forwarded-For is read from web.trusted_proxies alone
         )
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # waitress says ValueError for an address that is not one
+        raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    for listener in listeners.values():
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = DeadlineChannel
+    return server
+
+
+def _allow_open_files(count: int) -> None:
+    """Raise this process's open-file limit towards ``count`` as far as the hard limit allows: each
+    connection is an open file, and the usual soft limit of 1,024 is below ``web.max_connections``."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard)
+        )

@@ -92,7 +92,7 @@ def test_a_redirect_is_checked_like_the_link_itself(server, home, monkeypatch):
             http,
             moved,
             home / "audio",
-            policy=net.UrlPolicy(allow_private=False, trusted=moved),
+            policy=net.UrlPolicy(allow_private=False, own_url=moved),
             max_bytes=10**7,
             deadline=10,
             retries=0,
@@ -269,7 +269,7 @@ def test_thirty_subscribe_posts_send_one_confirmation_and_the_client_is_slowed(h
         return statuses[-1]
 
     codes = [post("reader@example.com", f"10.0.0.{n}") for n in range(30)]
-    assert set(codes) == {200}
+    assert codes.count(200) == 10 and set(codes[10:]) == {429}  # web.subscribe_rate per address to subscribe
     outbox = list((home / "outbox" / "confirmations").glob("*.eml"))
     assert len(outbox) == 1
     codes = [post(f"r{n}@example.com", "10.9.9.9") for n in range(12)]

@@ -188,7 +188,8 @@ def test_feeds_are_polled_concurrently(server, store, config):
     assert peak[0] > 1
 
 
-def test_opml_round_trip_through_the_cli(server, home, tmp_path):
+def test_opml_round_trip_through_the_cli(server, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_FETCH_PRIVATE_ADDRESSES", "allow")  # OPML entries on loopback are refused otherwise
     runner = CliRunner()
     urls = [server.add(f"/f{i}.xml", rss(f"Show {i}", items(1)), content_type="application/rss+xml") for i in range(3)]
     runner.invoke(cli, ["feeds", "add", *urls[:2]], catch_exceptions=False)

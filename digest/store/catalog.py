@@ -20,6 +20,11 @@ class Catalog(StoreBase):
             cur = db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
         return self.feed(url), cur.rowcount == 1
 
+    def add_feeds(self, urls: list[str]) -> int:
+        """Add feeds in one transaction, all or none; returns how many were new."""
+        with self.transaction() as db:
+            return sum(db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (u,)).rowcount for u in urls)
+
     def feed(self, ref: str | int) -> Feed:
         """A feed by id or URL."""
         row = self.db.execute(
@@ -52,9 +57,11 @@ class Catalog(StoreBase):
         new_url: str | None = None,
         body_sha256: str | None = None,
         item_hashes: bytes | None = None,
+        warning: str | None = None,
     ) -> None:
         """Store a poll's outcome. On error the validators are kept as they were, and so are the
-        body and item hashes when none are given (a 304)."""
+        body and item hashes when none are given (a 304). A ``warning`` (a refused new URL) is shown
+        as the feed's error though the poll went through."""
         with self.transaction() as db:
             if error is not None:
                 db.execute(
@@ -63,10 +70,10 @@ class Catalog(StoreBase):
                 )
                 return
             db.execute(
-                "UPDATE feeds SET last_polled = ?, last_error = NULL, title = COALESCE(?, title), "
+                "UPDATE feeds SET last_polled = ?, last_error = ?, title = COALESCE(?, title), "
                 "etag = ?, modified = ?, body_sha256 = COALESCE(?, body_sha256), "
                 "item_hashes = COALESCE(?, item_hashes) WHERE id = ?",
-                (polled_at, title, etag, modified, body_sha256, item_hashes, feed_id),
+                (polled_at, warning, title, etag, modified, body_sha256, item_hashes, feed_id),
             )
             if new_url:
                 clash = db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
