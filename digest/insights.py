@@ -52,6 +52,11 @@ def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: 
     return vectors_of(load_or_build(config.home / "index" / f"{name}.faiss", key, build))
 
 
+def days_before(date: str, days: int) -> str:
+    """The date ``days`` before ``date`` (both YYYY-MM-DD)."""
+    return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
+
+
 def build_digest(
     config: Config,
     store: Store,
@@ -68,8 +73,7 @@ def build_digest(
     extract_pending(store)
     if store.digest_delivered(date):
         return store.digest(date)
-    since = (dt.date.fromisoformat(date) - dt.timedelta(days=config["rank.lookback_days"])).isoformat()
-    window = store.window(date, since)
+    window = store.window(date, days_before(date, config["rank.lookback_days"]))
     digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
     every = store.claims([e.id for e in window])
     kept = [c for c in every if c.dropped is None]

@@ -21,7 +21,7 @@ from digest.config import Config
 from digest.deliver import DeliveryReport, deliver
 from digest.embed import Embedder
 from digest.errors import DigestError
-from digest.insights import build_digest
+from digest.insights import build_digest, days_before
 from digest.models import Digest, Episode, Segment, Status
 from digest.store import Store
 
@@ -246,8 +246,11 @@ def run(
         report.feed_errors = [(r.feed.url, r.error) for r in results if r.error]
         report.new_episodes = sum(len(r.new_episodes) for r in results)
         first = [i for r in results if r.first_poll for i in r.new_episodes]
-        since = dt.date.fromisoformat(day) - dt.timedelta(days=config["feeds.backfill_days"])
-        report.backfilled = store.claim_for_digest(first, day, since.isoformat()) if first else 0
+        if first:
+            backfill, lookback = config["feeds.backfill_days"], config["rank.lookback_days"]
+            report.backfilled = store.claim_for_digest(
+                first, day, days_before(day, backfill), days_before(day, lookback)
+            )
         runner = get_executor(config, executor, address, transcriber, _Progress(quiet).job)
         try:
             Ingest(store, config, runner, progress).run(report)

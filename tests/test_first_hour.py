@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import html
 import json
 import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,8 +65,9 @@ def test_a_feed_added_with_an_episode_of_five_days_ago_gives_a_digest_on_the_fir
     store = Store(load(home).db_path)
     for quote in (q for i in digest["insights"] for q in i["quotes"]):
         episode, second = re.fullmatch(r"http://127\.0\.0\.1:8080/episode/(\d+)#t(\d+)", quote["url"]).groups()
-        starts = {int(s.start) for s in store.segments(int(episode))}
-        assert int(second) in starts and int(second) <= quote["start"]
+        [segment, *_] = [s for s in store.segments(int(episode)) if int(s.start) == int(second)]
+        opening = " ".join(re.findall(r"\w+", quote["text"].lower())[:3])
+        assert opening in " ".join(re.findall(r"\w+", segment.text.lower())), (quote, segment)  # the very segment
 
 
 @pytest.mark.slow
@@ -134,6 +145,23 @@ def test_show_of_a_missing_day_lists_the_days_there_are(home):
     assert "no digest for 2026-11-22; there are digests for 2026-11-21, 2026-11-20" in out
 
 
+@pytest.mark.parametrize("named", [False, True])
+def test_digest_serve_warns_at_start_when_it_serves_elsewhere_than_its_links_name(home, monkeypatch, named):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DIGEST_WEB_BASE_URL", f"http://127.0.0.1:{port if named else 8080}")
+    serve = [sys.executable, "-m", "digest", "serve", "--port", str(port)]
+    server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        time.sleep(1)  # the warning, when there is one, is written right after the first line
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=10)
+    assert ("but this server listens on 127.0.0.1:" in err) != named, err
+
+
 @pytest.mark.parametrize(
     "base, host, port, warns",
     [
@@ -150,3 +178,100 @@ def test_serve_warns_when_links_name_another_address(home, monkeypatch, base, ho
     assert (warning is not None) == warns
     if warns:
         assert base.rstrip("/") in warning and f"{host}:{port}" in warning
+
+
+def _ids(html: str) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', html))
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def _broken(links: list[str], base: str) -> list[str]:
+    """The links that do not resolve: a status other than 200, or a fragment no element on the page has."""
+    pages: dict[str, tuple[int, str]] = {}
+    broken = []
+    for link in links:
+        url, _, fragment = link.partition("#")
+        assert url.startswith(base), f"a link outside the archive on a demo page: {link}"
+        if url not in pages:
+            pages[url] = _get(url)
+        status, html = pages[url]
+        if status != 200 or (fragment and fragment not in _ids(html)):
+            broken.append(link)
+    return broken
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_newcomer_runs_the_demo_then_its_printed_commands_and_every_link_and_quote_works(home, browser, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("DIGEST_WEB_PORT", str(port))
+    monkeypatch.setenv("DIGEST_WEB_BASE_URL", base)
+    out = invoke("run", "--demo")
+    printed = [line.split("#")[0].strip() for line in out.split("Next:\n", 1)[1].splitlines()]
+    show, serve, search = (shlex.split(c) for c in printed)
+    assert serve[-1] == "serve" and f"{base}/" in out  # the URL it prints is the one it serves on
+
+    # The printed show command, run as printed: every quote has its time and a link.
+    mail = subprocess.run(show, capture_output=True, text=True, check=True).stdout
+    quote_lines = re.findall(r"\[(\d+:\d\d(?::\d\d)?)\] (\S+)", mail)
+    assert len(quote_lines) >= 5 and mail.count("“") + 5 >= len(quote_lines)
+    hits = subprocess.run(search, capture_output=True, text=True, check=True).stdout
+    assert search[-1] in hits.lower()
+
+    server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        assert not _broken([url for _, url in quote_lines], base)  # the text mail's links
+        outbox = next((home / "outbox").rglob("*.eml"))
+        html_mail = email.message_from_bytes(outbox.read_bytes(), policy=email.policy.default)
+        mail_links = re.findall(r'class="quote-link" href="([^"]+)"', html_mail.get_body(("html",)).get_content())
+        assert len(mail_links) == len(quote_lines) and not _broken([html.unescape(u) for u in mail_links], base)
+
+        page = browser.new_page()
+        page.goto(f"{base}/")
+        insight_pages = page.eval_on_selector_all(".insight a[href*='/insight/']", "els => els.map(e => e.href)")
+        assert len(insight_pages) == 5
+        for url in [f"{base}/", *insight_pages]:
+            page.goto(url)
+            quotes = page.locator(".insight blockquote")
+            assert quotes.count() >= 1
+            for n in range(quotes.count()):
+                link = quotes.nth(n).locator("a.quote-link")
+                assert re.fullmatch(r"(listen|transcript) at \d+:\d\d(:\d\d)?", link.inner_text().strip())
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            assert not _broken(links, base), url
+        # Each insight page: one story, its heading, a short title, and sources that are its quotes.
+        shows_said = []
+        for url in insight_pages:
+            page.goto(url)
+            assert page.locator("h1").count() == 1 and len(page.title()) <= 70
+            said_on = int(re.search(r"said on (\d+) show", page.inner_text(".insight")).group(1))
+            lineage = page.inner_text("h2:has-text('Lineage') + p")
+            named = 1 + (len(lineage.split("also said on ", 1)[1].split(", ")) if "also said on" in lineage else 0)
+            assert named == said_on, lineage
+            assert page.locator(".hit").count() == page.locator(".insight blockquote").count()
+            shows_said.append(said_on)
+        assert max(shows_said) >= 2  # the demo day has a story told on more than one show
+        # Following a quote lands on its very segment of the transcript.
+        page.locator(".insight a.quote-link").first.click()
+        page.wait_for_load_state()
+        fragment = page.url.split("#", 1)[1]
+        assert page.locator(f"[id='{fragment}']").first.is_visible()
+        assert page.evaluate("() => document.querySelector(':target') !== null")
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -49,7 +49,7 @@ class StoreBase:
         row = self.db.execute(
             "SELECT COALESCE((SELECT MAX(start) FROM segments WHERE episode_id = ? AND start <= ?), "
             "(SELECT MIN(start) FROM segments WHERE episode_id = ?))",
-            (episode_id, start + 0.001, episode_id),
+            (episode_id, start + 0.01, episode_id),  # statements keep their start to the hundredth
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else int(start)
 

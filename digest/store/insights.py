@@ -65,16 +65,16 @@ class Insights(StoreBase):
             )
         return self._episodes("e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?)", (date,))
 
-    def claim_for_digest(self, episode_ids: list[int], date: str, since: str) -> int:
-        """Put episodes published (or, without a date, first seen) on ``since`` or later into the digest of
-        ``date``, even when they are older than its window: a new feed's recent back catalogue.
-        Returns how many were claimed."""
+    def claim_for_digest(self, episode_ids: list[int], date: str, since: str, before: str) -> int:
+        """Put episodes published (or, without a date, first seen) from ``since`` up to ``before``, the start of
+        its window, into the digest of ``date``: a new feed's recent back catalogue. Returns how many."""
         marks = ",".join("?" * len(episode_ids))
+        day = "substr(coalesce(published, created), 1, 10)"
         with self.transaction() as db:
             cur = db.execute(
                 f"UPDATE episodes SET digest_date = ? WHERE id IN ({marks}) AND digest_date IS NULL "
-                "AND substr(coalesce(published, created), 1, 10) >= ?",
-                (date, *episode_ids, since),
+                f"AND {day} >= ? AND {day} < ?",
+                (date, *episode_ids, since, before),
             )
         return cur.rowcount
 
