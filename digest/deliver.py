@@ -70,9 +70,9 @@ class Sender(ABC):
         """Release any connection."""
 
     @abstractmethod
-    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
-        """Deliver one message; ``ending`` runs just before the step after which it may have arrived
-        (SMTP: writing the final ``.`` of DATA), so the ledger can say so first."""
+    def send(self, message: EmailMessage, date: str, ended: Callable[[], None] = lambda: None) -> None:
+        """Deliver one message; ``ended`` runs once it may have arrived though no answer came yet
+        (SMTP: the final ``.`` of DATA is written), so the ledger can say so."""
 
     def delivered(self, message: EmailMessage, date: str) -> bool | None:
         """Whether a message that a dead run was sending arrived: ``None`` when there is no knowing."""
@@ -88,7 +88,7 @@ class OutboxSender(Sender):
     def _path(self, message: EmailMessage, date: str) -> Path:
         return self.outbox / date / f"{message['To']}.eml"
 
-    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
+    def send(self, message: EmailMessage, date: str, ended: Callable[[], None] = lambda: None) -> None:
         final = self._path(message, date)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
@@ -134,7 +134,7 @@ class SmtpSender(Sender):
             raise SendingStopped(f"cannot reach SMTP server {host}:{port}: {exc or type(exc).__name__}") from None
         return conn
 
-    def send(self, message: EmailMessage, date: str, ending: Callable[[], None] = lambda: None) -> None:
+    def send(self, message: EmailMessage, date: str, ended: Callable[[], None] = lambda: None) -> None:
         """MAIL, RCPT and DATA by hand, so a failure is known to be before or after the final ``.`` went out:
         a server keeps no message whose final ``.`` never came, so before it everything may be retried."""
         if self.conn is None:
@@ -154,15 +154,14 @@ class SmtpSender(Sender):
             raise TemporaryFailure(f"SMTP server {self.config['smtp.host']}: {exc or type(exc).__name__}") from None
         body = re.sub(rb"(?m)^\.", b"..", message.as_bytes(policy=SMTP_POLICY))
         try:
-            conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n"))
-            ending()
-            conn.send(b".\r\n")
+            conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TemporaryFailure(
                 f"SMTP server {self.config['smtp.host']} went away before the message was complete "
                 f"({exc or type(exc).__name__}); it is sent again"
             ) from None
+        ended()
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPException, OSError) as exc:
@@ -277,23 +276,17 @@ class DeliveryReport:
 
 
 def _send_with_retries(
-    sender: Sender,
-    message: EmailMessage,
-    date: str,
-    backoff: float,
-    ending: Callable[[], None] = lambda: None,
-    retrying: Callable[[], None] = lambda: None,
+    sender: Sender, message: EmailMessage, date: str, backoff: float, ended: Callable[[], None] = lambda: None
 ) -> None:
-    """Send, retrying temporary failures; ``ending`` as for :meth:`Sender.send`, ``retrying`` before each retry."""
+    """Send, retrying temporary failures (all of them before the final ``.``); ``ended`` as for :meth:`Sender.send`."""
     for attempt in range(_TEMPORARY_RETRIES + 1):
         try:
-            sender.send(message, date, ending)
+            sender.send(message, date, ended)
             return
         except TemporaryFailure:
             if attempt == _TEMPORARY_RETRIES:
                 raise
             time.sleep(backoff * 2**attempt)
-            retrying()
 
 
 def deliver(
@@ -309,10 +302,11 @@ def deliver(
     """Send the digest to each active subscriber that has not had it.
 
     The ledger row goes to ``sending`` (committed) before the message leaves, to
-    ``uncertain`` (committed) just before SMTP's final ``.`` is written, and to ``sent``
-    after the server's answer. A row still ``sending`` at the next run means a run died
-    before the message was complete: the outbox can tell whether the file was written, and
-    an SMTP server keeps no message without its final ``.``, so it is sent again. A row
+    ``uncertain`` (committed) once SMTP's final ``.`` is written, and to ``sent`` on the
+    server's answer. A row still ``sending`` at the next run means a run died
+    before the message was complete (or in the instant between writing its end and
+    recording so): the outbox can tell whether the file was written, and an SMTP server
+    keeps no message without its final ``.``, so it is sent again. A row
     ``uncertain`` (the final ``.`` went out, no answer came) is not sent again. A failure
     before the final ``.`` is never uncertain: temporary ones are retried now and on the
     next run, permanent ones are recorded. When no message can go out at all (the server
@@ -349,18 +343,15 @@ def deliver(
             store.record_delivery(
                 digest.date, sub.id, DeliveryStatus.SENDING, message_id=message["Message-ID"], attempt=True
             )
-            mark = functools.partial(store.record_delivery, digest.date, sub.id)
+            ended = functools.partial(
+                store.record_delivery,
+                digest.date,
+                sub.id,
+                DeliveryStatus.UNCERTAIN,
+                error="the final '.' was written; no answer came",
+            )
             try:
-                _send_with_retries(
-                    out,
-                    message,
-                    digest.date,
-                    config["fetch.backoff"],
-                    ending=functools.partial(
-                        mark, DeliveryStatus.UNCERTAIN, error="the final '.' went out, no answer yet"
-                    ),
-                    retrying=functools.partial(mark, DeliveryStatus.SENDING),
-                )
+                _send_with_retries(out, message, digest.date, config["fetch.backoff"], ended)
             except UncertainFailure as exc:
                 store.record_delivery(digest.date, sub.id, DeliveryStatus.UNCERTAIN, error=str(exc))
                 report.uncertain.append(sub.email)
