@@ -156,19 +156,16 @@ class SmtpSender(Sender):
         try:
             conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            raise TemporaryFailure(
-                f"SMTP server {self.config['smtp.host']} went away before the message was complete "
-                f"({exc or type(exc).__name__}); it is sent again"
-            ) from None
+            raise self._gone(exc, TemporaryFailure, "before the message was complete", "it is sent again") from None
         ended()
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            raise UncertainFailure(
-                f"SMTP server {self.config['smtp.host']} went away after the message's final '.' was sent "
-                f"({exc or type(exc).__name__}); it may have arrived, so it is not resent"
+            raise self._gone(
+                exc,
+                UncertainFailure,
+                "after the message's final '.' was sent",
+                "it may have arrived, so it is not resent",
             ) from None
         if code != 250:
             self._fail(code, reply)
@@ -177,6 +174,11 @@ class SmtpSender(Sender):
         """A row a dead run left ``sending`` never had its final ``.`` written (from there the row is
         ``uncertain``), so the server kept nothing: send it again."""
         return False
+
+    def _gone(self, exc: Exception, failure: type[DeliveryError], when: str, so: str) -> DeliveryError:
+        """The connection is closed; the error to raise for a server that went away ``when``."""
+        self.close()
+        return failure(f"SMTP server {self.config['smtp.host']} went away {when} ({exc or type(exc).__name__}); {so}")
 
     def _fail(self, code: int, reply: bytes | str) -> None:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)

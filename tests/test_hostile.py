@@ -245,29 +245,35 @@ def test_confirmation_links_expire_and_unsubscribing_voids_them(home):
         app._confirmable(token)
 
 
-def test_thirty_subscribe_posts_send_one_confirmation_and_the_client_is_slowed(home, tmp_path):
+def subscriber(app):
+    """Post the subscribe form through ``app`` as a browser would, from ``peer`` (with the ``X-Forwarded-For``
+    a proxy adds, if any); returns the HTTP status."""
     from io import BytesIO
 
     from digest import signing
-    from digest.web import create_app
 
-    app = create_app(load(home))
-    statuses = []
-
-    def post(email: str, client: str) -> int:
-        nonce = "n0nce"
-        body = f"email={email}&csrf={signing.sign(app.config, 'csrf', nonce)}".replace("@", "%40").encode()
+    def post(email: str, peer: str, forwarded: str = "") -> int:
+        statuses: list[int] = []
+        body = f"email={email}&csrf={signing.sign(app.config, 'csrf', 'n0nce')}".replace("@", "%40").encode()
         environ = {
             "REQUEST_METHOD": "POST",
             "PATH_INFO": "/subscribe",
             "CONTENT_LENGTH": str(len(body)),
             "wsgi.input": BytesIO(body),
-            "HTTP_COOKIE": f"csrf={nonce}",
-            "REMOTE_ADDR": client,
+            "HTTP_COOKIE": "csrf=n0nce",
+            "REMOTE_ADDR": peer,
+            **({"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}),
         }
         app(environ, lambda status, headers: statuses.append(int(status.split()[0])))
-        return statuses[-1]
+        return statuses[0]
 
+    return post
+
+
+def test_thirty_subscribe_posts_send_one_confirmation_and_the_client_is_slowed(home, tmp_path):
+    from digest.web import create_app
+
+    post = subscriber(create_app(load(home)))
     codes = [post("reader@example.com", f"10.0.0.{n}") for n in range(30)]
     assert codes.count(200) == 10 and set(codes[10:]) == {429}  # web.subscribe_rate per address to subscribe
     outbox = list((home / "outbox" / "confirmations").glob("*.eml"))

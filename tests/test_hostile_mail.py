@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import ROOT, SmtpSink
 from test_hostile import invoke, one_insight_digest
 
@@ -50,40 +51,34 @@ def kill_send_when(sink: StallingSmtpSink, date: str) -> None:
         process.wait(10)
 
 
-def stalling(smtp: SmtpSink) -> StallingSmtpSink:
+@pytest.fixture
+def stalled(home, smtp):
+    """One subscriber, one digest, and the stalling sink in place of the plain one."""
+    store = Store(load(home).db_path)
+    digest = one_insight_digest(store)
+    store.add_subscriber("reader@example.com")
     smtp.stop()
     sink = StallingSmtpSink(smtp)
     sink.start()
-    return sink
+    yield store, digest.date, sink
+    sink.stop()
 
 
-def test_a_send_killed_before_the_final_dot_is_sent_again(home, smtp):
-    store = Store(load(home).db_path)
-    digest = one_insight_digest(store)
-    store.add_subscriber("reader@example.com")
-    sink = stalling(smtp)
-    try:
-        sink.stall_rcpt = 30
-        kill_send_when(sink, digest.date)
-        assert store.deliveries(digest.date)[0].status is DeliveryStatus.SENDING and sink.messages == []
-        sink.stall_rcpt = 0
-        assert "1 sent" in invoke("send", "--date", digest.date)
-        assert len(sink.messages) == 1 and store.deliveries(digest.date)[0].status is DeliveryStatus.SENT
-    finally:
-        sink.stop()
+def test_a_send_killed_before_the_final_dot_is_sent_again(stalled):
+    store, date, sink = stalled
+    sink.stall_rcpt = 30
+    kill_send_when(sink, date)
+    assert store.deliveries(date)[0].status is DeliveryStatus.SENDING and sink.messages == []
+    sink.stall_rcpt = 0
+    assert "1 sent" in invoke("send", "--date", date)
+    assert len(sink.messages) == 1 and store.deliveries(date)[0].status is DeliveryStatus.SENT
 
 
-def test_a_send_killed_after_the_final_dot_is_uncertain_and_not_sent_again(home, smtp):
-    store = Store(load(home).db_path)
-    digest = one_insight_digest(store)
-    store.add_subscriber("reader@example.com")
-    sink = stalling(smtp)
-    try:
-        sink.hang_after_data = 30
-        kill_send_when(sink, digest.date)
-        assert store.deliveries(digest.date)[0].status is DeliveryStatus.UNCERTAIN and len(sink.messages) == 1
-        sink.hang_after_data = 0
-        assert "0 sent, 1 already had it" in invoke("send", "--date", digest.date)
-        assert len(sink.messages) == 1
-    finally:
-        sink.stop()
+def test_a_send_killed_after_the_final_dot_is_uncertain_and_not_sent_again(stalled):
+    store, date, sink = stalled
+    sink.hang_after_data = 30
+    kill_send_when(sink, date)
+    assert store.deliveries(date)[0].status is DeliveryStatus.UNCERTAIN and len(sink.messages) == 1
+    sink.hang_after_data = 0
+    assert "0 sent, 1 already had it" in invoke("send", "--date", date)
+    assert len(sink.messages) == 1

@@ -7,12 +7,10 @@ import socket
 import threading
 import time
 import urllib.request
-from io import BytesIO
 
 import pytest
-from test_hostile import invoke
+from test_hostile import invoke, subscriber
 
-from digest import signing
 from digest.config import load
 from digest.errors import ConfigError
 from digest.proxy import client_address, trusted_networks
@@ -95,27 +93,6 @@ def test_a_bad_listen_address_is_a_one_line_error(home):
 
 
 # --- rate limits behind a reverse proxy --------------------------------------------------------------------------
-
-
-def subscriber(app):
-    """Post the subscribe form as a browser would, through ``app``; returns the HTTP status."""
-
-    def post(email: str, peer: str, forwarded: str = "") -> int:
-        statuses: list[int] = []
-        body = f"email={email}&csrf={signing.sign(app.config, 'csrf', 'n0nce')}".replace("@", "%40").encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/subscribe",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": BytesIO(body),
-            "HTTP_COOKIE": "csrf=n0nce",
-            "REMOTE_ADDR": peer,
-            **({"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}),
-        }
-        app(environ, lambda status, headers: statuses.append(int(status.split()[0])))
-        return statuses[0]
-
-    return post
 
 
 def test_behind_a_trusted_proxy_one_visitor_cannot_lock_out_the_others(home):
