@@ -11,6 +11,7 @@ import shlex
 import shutil
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -542,12 +543,22 @@ def serve(app: App, host: str | None, port: int | None) -> None:
         click.secho(f"Warning: {warning}", fg="yellow", err=True)
     if not app.config.db_path.exists():
         click.secho(f"Warning: {app.no_data()}", fg="yellow", err=True)
+    if (archive := getattr(server, "application", None)) is not None:
+        threading.Thread(target=_warm, args=(archive,), daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+
+
+def _warm(archive) -> None:
+    """Load the search model while the server starts, so the first search does not wait seconds for it."""
+    try:
+        archive.embedder()
+    except DigestError as exc:
+        click.secho(f"Warning: search will not work: {exc}", fg="yellow", err=True)
 
 
 @cli.group()

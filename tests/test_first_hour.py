@@ -11,6 +11,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,12 +21,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import CORPUS
 
+from digest import rank
 from digest.cli import cli
 from digest.config import load
 from digest.demo.markdown_cues import to_srt
 from digest.rss import RssItem, rss
 from digest.store import Store
-from digest.web import base_url_mismatch
+from digest.web import base_url_mismatch, make_server
 
 TRANSCRIPT = CORPUS / "transcripts" / "changelog_the-changelog-532.md"
 
@@ -226,7 +228,9 @@ def test_a_newcomer_runs_the_demo_then_its_printed_commands_and_every_link_and_q
     quote_lines = re.findall(r"\[(\d+:\d\d(?::\d\d)?)\] (\S+)", mail)
     assert len(quote_lines) >= 5 and mail.count("“") + 5 >= len(quote_lines)
     hits = subprocess.run(search, capture_output=True, text=True, check=True).stdout
-    assert search[-1] in hits.lower()
+    assert search[-1] in hits.lower() and "HitKind" not in hits and "[insight]" in hits + "[claim]"
+    sent = invoke("deliveries").splitlines()
+    assert sent[0].split() == ["DATE", "STATUS", "EMAIL"] and sent[1].split()[1:] == ["sent", "demo@localhost"]
 
     server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -254,6 +258,32 @@ def test_a_newcomer_runs_the_demo_then_its_printed_commands_and_every_link_and_q
                 assert re.fullmatch(r"(listen|transcript) at \d+:\d\d(:\d\d)?", link.inner_text().strip())
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             assert not _broken(links, base), url
+        # The digest page at phone width: headlines stand alone, a run of quotes from one episode names it
+        # once, and every quote link is a tap target of 40 px or more.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{base}/")
+        for card in page.locator(".insight").all():
+            headline = card.locator("p").first.inner_text()
+            assert not re.match(r"(And|But|Or)\b", headline), headline
+            named = [q.locator("div").last.inner_text().split(" · ")[0] for q in card.locator("blockquote").all()]
+            named = [n for n in named if n.startswith("— ")]
+            assert all(a != b for a, b in zip(named, named[1:])), named
+        heights = page.eval_on_selector_all("a.quote-link", "els => els.map(e => e.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 40, heights
+        # Search: each sentence once, a count, labelled dates, links named for their episode and time.
+        page.goto(f"{base}/search?q=redis+license")
+        assert re.fullmatch(r"\d+ results?( \(the best \d+\))?", page.inner_text("p.count"))
+        assert page.get_by_label("From").count() == 1 and page.get_by_label("To").count() == 1
+        names = page.eval_on_selector_all(".hit a.tap:not(.quote-link)", "els => els.map(e => e.textContent)")
+        assert names and len(set(names)) == len(names) and "transcript" not in names
+        texts = [t.strip() for t in page.locator(".hit > div:nth-child(2)").all_inner_texts()]
+        assert len(set(texts)) == len(texts)
+        # Subscribing on an archive that sends no mail says where the confirmation went.
+        page.goto(f"{base}/subscribe")
+        page.fill("input[name=email]", "reader@example.com")
+        page.click("button[type=submit]")
+        assert "Check your inbox" not in page.inner_text("h1") and "outbox" in page.inner_text("main")
+        page.set_viewport_size({"width": 1280, "height": 900})
         # Each insight page: one story, its heading, a short title, and sources that are its quotes.
         shows_said = []
         for url in insight_pages:
@@ -275,3 +305,43 @@ def test_a_newcomer_runs_the_demo_then_its_printed_commands_and_every_link_and_q
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_failing_feed_is_reported_once_counted_and_explained(home, server):
+    url = serve_feed(server, days_ago=1)
+    invoke("feeds", "add", url)
+    server.routes.pop("/feed.xml")
+    out = CliRunner().invoke(cli, ["run", "--dry-run"])
+    assert out.exit_code == 0, out.output
+    assert "Polled 1 feeds (1 failed): 0 new episodes." in out.output
+    [failure] = [line for line in out.output.splitlines() if url in line]
+    assert failure.count(url) == 1 and "HTTP 404" in failure
+    assert "Why none: Every feed failed to load" in out.output
+
+
+@pytest.mark.parametrize(
+    "statement, headline",
+    [
+        ("And sodium batteries are cheap now.", "Sodium batteries are cheap now."),
+        ("But, as it turns out, Redis was forked.", "As it turns out, Redis was forked."),
+        ("Andromeda is a galaxy.", "Andromeda is a galaxy."),
+        ("Butter prices rose.", "Butter prices rose."),
+        ("Sodium batteries are cheap now.", "Sodium batteries are cheap now."),
+    ],
+)
+def test_a_headline_does_not_begin_with_a_conjunction(statement, headline):
+    assert rank.headline(statement) == headline
+
+
+def test_public_pages_show_a_feeds_host_never_its_address(home, server):
+    url = serve_feed(server, days_ago=1).replace("/feed.xml", "/private-feed.rss?token=s3cret")
+    server.routes["/private-feed.rss?token=s3cret"] = server.routes["/feed.xml"]
+    invoke("feeds", "add", url)
+    httpd = make_server(load(home), "127.0.0.1", 0)
+    threading.Thread(target=httpd.run, daemon=True).start()
+    try:
+        for path in ("/show/1", "/archive"):
+            status, html = _get(f"http://127.0.0.1:{httpd.effective_port}{path}")
+            assert status == 200 and "127.0.0.1" in html and "s3cret" not in html and "private-feed" not in html
+    finally:
+        httpd.trigger.pull_trigger(httpd.close)
