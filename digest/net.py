@@ -189,8 +189,9 @@ class _CheckedTransport(httpx.HTTPTransport):
 
     def __init__(self) -> None:
         super().__init__(trust_env=False)
-        # httpx takes no network backend, so its pool is replaced by one whose sockets keep the deadline.
-        self._pool = httpcore.ConnectionPool(network_backend=_DeadlineBackend())
+        # httpx takes no network backend, so its pool is replaced by one whose sockets keep the deadline. No
+        # connection is kept for reuse: one is keyed by the address, and another host name there needs its own TLS.
+        self._pool = httpcore.ConnectionPool(network_backend=_DeadlineBackend(), max_keepalive_connections=0)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         policy = request.extensions.get(_POLICY)
