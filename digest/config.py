@@ -56,6 +56,12 @@ SETTINGS: list[Setting] = [
         "included, however slowly bytes arrive.",
         minimum=1,
     ),
+    Setting(
+        "fetch.feed_budget",
+        600.0,
+        "Seconds of downloads one feed's episodes may take in a run; the rest of them wait for the next run.",
+        minimum=1,
+    ),
     Setting("fetch.max_transcript_mb", 20.0, "Largest publisher transcript read, in MB, decompressed.", minimum=0.01),
     Setting(
         "fetch.private_addresses",

@@ -7,6 +7,8 @@ import fcntl
 import logging
 import os
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,8 +171,14 @@ class Ingest:
         pending = self.store.pending(self.config["pipeline.max_attempts"])
         if pending:
             self.progress(f"Fetching {_count(len(pending), 'episode')}…")
+        spent: Counter[int] = Counter()  # seconds of downloads per feed in this run
+        waiting: Counter[int] = Counter()  # episodes left for the next run once a feed's budget is spent
         with net.client(self.config["fetch.timeout"]) as http:
             for episode in pending:
+                if spent[episode.feed_id] >= self.config["fetch.feed_budget"]:
+                    waiting[episode.feed_id] += 1
+                    continue
+                started = time.monotonic()
                 try:
                     if episode.status is Status.FETCHED and not Path(episode.audio_path or "").is_file():
                         episode.status = Status.NEW  # the audio went missing: fetch again
@@ -184,11 +192,20 @@ class Ingest:
                 except Exception as exc:  # whatever one episode's links do, the others go on
                     self._failed(episode, DigestError(f"{type(exc).__name__}: {exc}"), report)
                     continue
+                finally:
+                    spent[episode.feed_id] += time.monotonic() - started
                 cached = self.store.cached_asr(episode.audio_sha256 or "", self.asr.cache_key)
                 if cached is not None:
                     self._done(episode, cached, report)
                 else:
                     jobs.append(Job(episode, Path(episode.audio_path or "")))
+        for feed_id, count in waiting.items():
+            log.warning(
+                "feed %s: %d episodes wait for the next run; its downloads took %.0f s of this run (fetch.feed_budget)",
+                feed_id,
+                count,
+                spent[feed_id],
+            )
         if jobs:
             model = self.asr.model or BUNDLED_MODEL
             self.progress(f"Transcribing {_count(len(jobs), 'episode')} with {self.asr.backend} {model}…")

@@ -18,7 +18,7 @@ from digest.cli import cli
 from digest.config import load
 from digest.errors import FetchError
 from digest.feeds import poll
-from digest.models import Episode, TranscriptLink
+from digest.models import Episode, Status, TranscriptLink
 from digest.rss import ITUNES_NAMESPACE
 from digest.store import Store
 
@@ -137,6 +137,25 @@ def test_a_trickling_enclosure_ends_within_its_deadline_with_every_retry(server,
     elapsed = time.monotonic() - started
     assert elapsed < 2 + 3, elapsed
     assert not list((home / "audio").iterdir())  # no partial file left behind
+
+
+def test_a_feed_of_many_trickling_episodes_costs_a_run_its_budget_not_a_deadline_each(server, home, monkeypatch):
+    slow = {"content_type": "audio/mpeg", "trickle": 0.1}
+    items = [
+        {"title": f"Slow {n}", "guid": f"s{n}", "url": server.add(f"/slow{n}.mp3", b"ID3" + b"\0" * 100, **slow)}
+        for n in range(4)
+    ]
+    server.add("/feed.xml", rss("Slow show", [{**i, "date": DAY} for i in items]), content_type="application/rss+xml")
+    store = Store(load(home).db_path)
+    feed, _ = store.add_feed(server.url("/feed.xml"))
+    for name, value in {"FEEDS_INITIAL_EPISODES": "4", "FETCH_DEADLINE": "1", "FETCH_FEED_BUDGET": "1"}.items():
+        monkeypatch.setenv(f"DIGEST_{name}", value)
+    started = time.monotonic()
+    report = pipeline.run(load(home), store, date="2026-11-20", quiet=True, dry_run=True)
+    elapsed = time.monotonic() - started
+    assert len(report.failed) == 1 and "deadline" in report.failed[0][1] and elapsed < 1 + 3, elapsed
+    assert sum(bool(server.hits(f"/slow{n}.mp3")) for n in range(4)) == 1
+    assert [e.status for e in store.episodes(feed_id=feed.id)].count(Status.NEW) == 3  # the next run's, untried
 
 
 # --- 3. DNS cannot unlock private addresses ---------------------------------------------------------------------
