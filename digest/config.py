@@ -321,7 +321,17 @@ def load(home: Path | None = None, overrides: dict[str, Any] | None = None) -> C
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(_BY_NAME[name], value, "override")
     _check_timezone(values["schedule.timezone"])
+    _check_llm(values)
     return Config(home=home, values=values, from_file=frozenset(file_values))
+
+
+def _check_llm(values: dict[str, Any]) -> None:
+    """A model mode needs a model to ask: say so at start, not as a fallback halfway through a run."""
+    missing = [name for name in ("llm.base_url", "llm.model") if not values[name]]
+    if values["llm.mode"] != "off" and missing:
+        raise ConfigError(
+            f"llm.mode = {values['llm.mode']!r} needs {' and '.join(missing)}; set it, or llm.mode = 'off'"
+        )
 
 
 def _check_timezone(name: str) -> None:

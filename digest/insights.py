@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from digest.llm.client import LlmClient, LlmUnavailable
 from digest.llm.rewrite import rewrite
 from digest.llm.select import POINTS_PER_PART, Day, select
 from digest.models import Claim, Digest, Status
-from digest.rank import ClaimInfo, DayContext, RankSettings, rank
+from digest.rank import ClaimInfo, DayContext, RankSettings, rank, statement_scores
 from digest.store import Store, text_hash
 from digest.vectorindex import load_or_build, vectors_of
 
@@ -106,11 +106,11 @@ def build_digest(
         progress("Picking the day's insights" + (" with the language model…" if mode == "select" else "…"))
         client = LlmClient(config, store) if mode != "off" else None
         if client is not None and mode == "select":
-            day = Day(
-                window, {e.id: store.segments(e.id) for e in window}, by_episode, kept, vectors, info, context, settings
-            )
+            segments = {e.id: store.segments(e.id) for e in window}
+            scores = statement_scores(kept, vectors, settings, context)
+            day = Day(window, segments, by_episode, kept, vectors, info, context, settings, scores)
             try:
-                digest.insights, digest.runners_up = select(
+                digest.insights, digest.runners_up, digest.key_points = select(
                     client, day, embedder, lambda e: offline(e, POINTS_PER_PART)[0]
                 )
                 digest.method, digest.method_note = "llm", client.model
@@ -123,7 +123,17 @@ def build_digest(
                 rewrite(client, digest.insights, embedder)
         if client is not None:
             u = client.usage
-            log.info("LLM: %d calls, %d tokens, %d cached answers, %.1f s", u.calls, u.tokens, u.cached, u.seconds)
+            digest.llm_usage = asdict(u)
+            log.info(
+                "LLM: %d calls, %d prompt + %d answer tokens, %d cached answers, %.1f s",
+                u.calls,
+                u.prompt_tokens,
+                u.answer_tokens,
+                u.cached,
+                u.seconds,
+            )
         embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
     store.save_digest(digest, [e.id for e in window])
-    return store.digest(date)  # as stored: its quotes know their episode and transcript segment
+    stored = store.digest(date)  # as stored: its quotes know their episode and transcript segment
+    stored.key_points, stored.llm_usage = digest.key_points, digest.llm_usage
+    return stored

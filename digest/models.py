@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 
@@ -238,6 +238,15 @@ class RunnerUp:
 
 
 @dataclass
+class KeyPointTrace:
+    """A key point the language model found (``llm.mode = select``), and what became of it (``--explain``)."""
+
+    claim: str
+    show: str
+    fate: str
+
+
+@dataclass
 class Digest:
     """One day's digest.
 
@@ -249,6 +258,8 @@ class Digest:
         runners_up: Candidates that lost, with the reason (``--explain``).
         method: What picked the insights: ``ranker`` (offline) or ``llm`` (``llm.mode = select``).
         method_note: The model that picked them, or why the run fell back to the ranker.
+        key_points: Every key point the model found and its fate (``llm.mode = select``; not stored).
+        llm_usage: What the run spent on the model: calls, prompt and answer tokens, seconds (not stored).
     """
 
     date: str
@@ -258,6 +269,8 @@ class Digest:
     runners_up: list[RunnerUp] = field(default_factory=list)
     method: str = "ranker"
     method_note: str = ""
+    key_points: list[KeyPointTrace] = field(default_factory=list)
+    llm_usage: dict[str, float] = field(default_factory=dict)
 
     def to_json(self, explain: bool = False, base: str = "") -> dict:
         """The documented digest JSON (DESIGN.md), plus scores and runners-up when explaining; a quote
@@ -304,6 +317,9 @@ class Digest:
                 }
                 for r in self.runners_up
             ]
+            if self.key_points or self.llm_usage:  # a run's own record, never stored
+                data["key_points"] = [asdict(k) for k in self.key_points]
+                data["llm_usage"] = self.llm_usage
         return data
 
 

@@ -12,6 +12,8 @@ from digest.models import Segment
 _CUE_TIME = r"(?:(?:\d+:)?\d{1,2}:)?\d+(?:[.,]\d+)?"
 _CUE = re.compile(rf"^\s*({_CUE_TIME})\s*-->\s*({_CUE_TIME})")
 _INLINE_TIME = re.compile(r"^\s*\\?\[(\d{1,2}(?::\d{2}){1,2})\\?\]\s*")
+# A time stamp of the published transcript inside its text ("[01:04:04.19]", "[36:50]"): not speech.
+_STAMP = re.compile(r"\\?\[\d{1,2}(?::\d{2}){1,2}(?:[.,]\d+)?\\?\]")
 # "Name:" at the start of a cue, up to four capitalised words and an optional credential ("…, Psy.D")
 _SPEAKER = re.compile(r"^\s*(?:\*\*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}(?:, [A-Z][\w.'-]*)?):(?:\*\*)?\s+")
 _VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]*)>")
@@ -33,7 +35,7 @@ def _with_speaker(text: str) -> tuple[str | None, str]:
     """A cue's text without markup, and its speaker from a WebVTT voice tag or a ``Name:`` label."""
     voice = _VOICE.search(text)
     text = re.sub(r"<[^>]+>", "", _VOICE.sub("", text))
-    text = html.unescape(text)
+    text = _STAMP.sub(" ", html.unescape(text)).strip()
     label = _SPEAKER.match(text)
     text = _SPEAKER.sub("", text)
     speaker = voice[1].strip() if voice else label[1] if label else None
@@ -98,7 +100,7 @@ def parse_text(document: str) -> list[Segment]:
     for para in re.split(r"\n\s*\n", html.unescape(text)):
         if stamp := _INLINE_TIME.match(para.lstrip("*_ ")):
             start = _seconds(stamp.group(1))
-        para = _INLINE_TIME.sub("", re.sub(r"\\?\[\d{1,2}(?::\d{2}){1,2}\\?\]", " ", para))
+        para = _STAMP.sub(" ", _INLINE_TIME.sub("", para))
         para = re.sub(r"[*_#>`]+", "", re.sub(r"\\([\[\]()*_#>`])", r"\1", para))
         cleaned = _clean(para)
         if cleaned:

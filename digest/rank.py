@@ -105,7 +105,7 @@ def rank(
         return [], []
     model = ranker or bundled()
     x = features(claims, vectors, context.stats, context.df, context.heard)
-    scores = model.scores(x, vectors) + settings.support_boost * x[:, NAMES.index("agreeing_shows")]
+    scores = _scores(model, x, vectors, settings)
     order = sorted(range(len(claims)), key=lambda i: (-scores[i], claims[i].episode_id, claims[i].start))[:POOL]
     pool = vectors[order]
     stale = max_similarity(pool, context.sent)
@@ -141,6 +141,20 @@ def rank(
         if c not in chosen
     ][:MAX_RUNNERS_UP]
     return insights, runners_up
+
+
+def statement_scores(
+    claims: list[Claim], vectors: np.ndarray, settings: RankSettings, context: DayContext
+) -> dict[int, float]:
+    """The bundled ranker's log-odds for each statement, support boost included, by claim id."""
+    if not claims:
+        return {}
+    x = features(claims, vectors, context.stats, context.df, context.heard)
+    return {c.id: float(v) for c, v in zip(claims, _scores(bundled(), x, vectors, settings))}
+
+
+def _scores(model: Ranker, x: np.ndarray, vectors: np.ndarray, settings: RankSettings) -> np.ndarray:
+    return model.scores(x, vectors) + settings.support_boost * x[:, NAMES.index("agreeing_shows")]
 
 
 def _copies(order: list[int], vectors: np.ndarray, claims: list[Claim]) -> list[bool]:

@@ -111,7 +111,15 @@ def agree_by_theme(request: dict) -> Answer:
 
 
 def write_by_theme(request: dict) -> Answer:
-    return json.dumps({"insight": WRITTEN.get(theme(request["messages"][1]["content"]), "")})
+    user = request["messages"][1]["content"]
+    quotes = [int(n) for n in re.findall(r"^(\d+)\. \(", user, re.M)]
+    return json.dumps({"headline": WRITTEN.get(theme(user), ""), "quotes": quotes})
+
+
+def restate_from_transcript(request: dict) -> Answer:
+    """The longest transcript line around the quotes, as a model might fall back to the speaker's words."""
+    lines = re.findall(r"^\[[\d:]+\] (?:[^:\n]+: )?(.+)$", request["messages"][1]["content"], re.M)
+    return json.dumps({"claim": max(lines, key=len, default="")})
 
 
 def select_in_order(request: dict) -> Answer:
@@ -130,6 +138,7 @@ class ScriptedOpenAIServer:
             "agree": agree_by_theme,
             "write": write_by_theme,
             "select": select_in_order,
+            "restate": restate_from_transcript,
             "check": lambda request: '{"ok": true}',
         }
         self.requests: list[dict] = []

@@ -71,3 +71,19 @@ def test_the_lookback_window_ranks_recent_episodes_and_archives_older_ones_as_he
     # The next day's window starts after this one; nothing is ranked twice.
     tomorrow = pipeline.run(config, store, date="2026-11-24", quiet=True, dry_run=True)
     assert tomorrow.digest.episodes_scanned == 0
+
+
+def test_a_digest_takes_nothing_published_after_its_date_and_novelty_counts_only_what_came_before(home):
+    """Both labelled days in the feeds at once, the first day's digest built first: the second day's episodes
+    wait for their own date, and nothing of that date counts as already heard."""
+    follow_eval_day(home, upto=2)
+    config = load(home)
+    store = Store(config.db_path)
+    embedder = SentenceTransformerEmbedder()
+    first = pipeline.run(config, store, date="2026-11-20", quiet=True, dry_run=True, embedder=embedder).digest
+    day_two = {e.id for e in store.episodes(Status.TRANSCRIBED) if (e.published or "") >= "2026-11-21"}
+    assert day_two and first.episodes_scanned == len(store.episodes(Status.TRANSCRIBED)) - len(day_two)
+    assert not day_two & set(store.heard_before("2026-11-21"))
+    second = pipeline.run(config, store, date="2026-11-21", quiet=True, dry_run=True, embedder=embedder).digest
+    assert second.episodes_scanned == len(day_two)
+    assert any(i.novelty > 0.5 for i in second.insights)  # the day's own new stories are new

@@ -51,6 +51,8 @@ class Usage:
 
     calls: int = 0
     tokens: int = 0
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
     cached: int = 0
     seconds: float = 0.0
 
@@ -106,9 +108,14 @@ class LlmClient:
             text = str(data["choices"][0]["message"]["content"] or "")
         except (ValueError, KeyError, IndexError, TypeError):
             raise self._unavailable(f"not an OpenAI chat completion: {response.text[:200]}") from None
-        reported = (data.get("usage") or {}).get("total_tokens")
-        estimate = (sum(len(m["content"]) for m in messages) + len(text)) // CHARS_PER_TOKEN
-        self.usage.tokens += int(reported) if isinstance(reported, int) else estimate
+        usage = data.get("usage") or {}
+        asked, answered = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if not isinstance(asked, int) or not isinstance(answered, int):  # estimated when the server says nothing
+            asked, answered = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN, len(text) // CHARS_PER_TOKEN
+        total = usage.get("total_tokens")
+        self.usage.prompt_tokens += asked
+        self.usage.answer_tokens += answered
+        self.usage.tokens += total if isinstance(total, int) else asked + answered
         return text
 
     def _post(self, body: dict[str, Any]) -> httpx.Response:

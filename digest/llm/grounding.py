@@ -2,8 +2,9 @@
 
 A quote must be a passage of its episode's transcript, word for word after whitespace (and typographic
 quote marks and letter case) are normalised; what readers see is the transcript's own text, at the
-transcript's own time. The model's timestamp must point at that passage. An insight may hold no number
-and no proper name that its quotes do not hold.
+transcript's own time. The model's timestamp must point at that passage. A claim or an insight may hold
+no number and no proper name that its episodes do not hold near its quotes (:func:`unsupported`, given
+the text around the quotes, the speakers there and the episode's and show's titles).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from digest.models import Segment
 MIN_QUOTE_WORDS = 5  # a shorter "quote" matches too many places to prove anything
 TIME_TOLERANCE = 5.0  # seconds a model's timestamp may sit outside the passage's line
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# A capitalised word that does not open a sentence: a name, in English.
-NAME = re.compile(r"(?<![.!?:]\s)(?<!^)(?<![\"“(])\b[A-Z][a-zA-Z]+")
+# A word, a number, or a compound of them joined by hyphens or points ("GPT-4", "3.5", "H100", "gpt4all").
+TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|[\w’']+(?:[-.][\w’']+)*")
+_OPENS = re.compile(r"(?:^|[.!?:]\s+|[\"“(]\s*)$")  # what precedes a word that opens a sentence or quote
 _QUOTE_MARKS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _OPENERS = {"While", "Although", "As", "But", "And", "The", "A", "An", "In", "On", "For", "Yet", "So", "I"}
 
@@ -79,13 +81,49 @@ def seconds(stamp: object) -> float | None:
     return None
 
 
-def unsupported(text: str, quotes: list[str]) -> str | None:
-    """Why ``text`` says more than its quotes (a number or a name they lack), or ``None`` when it does not."""
-    source = _normalise(" ".join(quotes))
-    numbers = sorted(set(NUMBER.findall(text)) - set(NUMBER.findall(source)))
-    if numbers:
-        return f"numbers not in the quotes: {', '.join(numbers)}"
-    names = sorted({n for n in NAME.findall(text) if n not in _OPENERS and n.lower() not in source})
-    if names:
-        return f"names not in the quotes: {', '.join(names)}"
+def facts(text: str) -> tuple[list[str], list[str]]:
+    """The numbers and the names in ``text``, each a whole token: "GPT-4", "3.5", "H100" and "Llama" are one
+    each, and a possessive or hyphenated suffix ("Meta's", "BUSL-licensed") is not part of the name."""
+    numbers: list[str] = []
+    names: list[str] = []
+    for m in TOKEN.finditer(text):
+        token = m.group().rstrip(".,")
+        if any(c.isdigit() for c in token):
+            (names if any(c.isalpha() for c in token) else numbers).append(token)
+        elif token[0].isupper() and m.start() > 0 and not _OPENS.search(text[: m.start()]):
+            names.append(token.split("-")[0].removesuffix("'s").removesuffix("’s"))
+    return numbers, [n for n in names if n not in _OPENERS]
+
+
+def unsupported(text: str, sources: list[str]) -> str | None:
+    """Why ``text`` says more than ``sources`` (a number or a name none of them holds), or ``None``.
+
+    Tokens are compared whole and without case; "4" in "GPT-4" is not the number 4; an all-capital
+    abbreviation is backed by the words it abbreviates ("CTO" by "chief technology officer")."""
+    source = _normalise(" ".join(sources))
+    numbers, names = facts(text)
+    source_numbers = {n.replace(",", "") for n in NUMBER.findall(source)}
+    missing = sorted({n for n in numbers if n.replace(",", "") not in source_numbers})
+    if missing:
+        return f"numbers not in the source: {', '.join(missing)}"
+    words = set(re.findall(r"[\w']+", source))
+    compact = re.sub(r"[\s\-]", "", source)
+    initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", source))
+    absent = sorted(
+        {
+            n
+            for n in names
+            if not (
+                n.lower() in words
+                or n.lower().rstrip("s") in words
+                or ("-" in n or any(c.isdigit() for c in n))
+                and re.sub(r"[\s\-]", "", n.lower()) in compact
+                or n.isupper()
+                and len(n) >= 2
+                and n.lower() in initials
+            )
+        }
+    )
+    if absent:
+        return f"names not in the source: {', '.join(absent)}"
     return None

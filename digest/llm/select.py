@@ -1,19 +1,25 @@
 """``llm.mode = select``: a language model reads every episode of the day and picks its insights.
 
-1. **Map.** Per episode, in parts that fit ``llm.context_tokens``, the model lists key points: a
-   one-sentence claim with word-for-word quotes and their times. Each quote is grounded at once
-   (:mod:`digest.llm.grounding`); a point left without a grounded quote is dropped. An episode whose
-   answer stays malformed after one repair falls back to the ranker's best statements of that episode.
-2. **Reduce.** Embeddings propose key points of other shows that may agree with a point; the model
-   confirms which really do. A group is one candidate, backed by one quote per member.
-3. **Select.** Candidates already sent are dropped; the model ranks the rest, given each one's agreeing
-   shows, novelty and quotes, and says in one line why it picked each.
-4. **Ground.** The model writes each pick's insight from the group's quotes only ("While X, Y"). A
-   number or name missing from the quotes sends the pick back to its claim, and a claim that fails the
-   same check is dropped with its reason. The five are never padded.
+1. **Map.** Per episode, in parts that fit ``llm.context_tokens`` (each part opens with the last lines of
+   the part before and its speaker), the model lists key points: a one-sentence claim with word-for-word
+   quotes and their times. Each quote is grounded at once (:mod:`digest.llm.grounding`); a point left
+   without a grounded quote is dropped. A claim's names and numbers must stand in its episode near its
+   quotes (the text within :data:`FACT_WINDOW` seconds, the speakers there, the episode's and show's
+   titles); a claim that fails is restated once by the model from that transcript, else it becomes its
+   best quote. An episode whose answer stays malformed after one repair falls back to the ranker's best
+   statements of that episode.
+2. **Reduce.** Embeddings propose grounded key points of other shows that may agree with a point; the
+   model confirms which really do. A candidate carries every member's claim and quotes; "said on N
+   shows" counts the confirmed members' shows.
+3. **Select.** Candidates already sent are dropped; the model sees every other candidate with its claims
+   and full quotes, as many as the context holds (pre-ranked by the offline ranker's score), and picks
+   up to ``rank.top_k`` distinct stories with a one-line reason each.
+4. **Write.** The model writes each pick's headline from its claims and every quote with its show, and
+   says which quotes support it; a headline with a name or number its episodes lack near the quotes
+   falls back to the lead claim. The five are never padded.
 
-The endpoint going down or over budget raises :class:`~digest.llm.client.LlmUnavailable`; the caller
-then ranks the day offline.
+Every key point's fate is kept (``--explain``). The endpoint going down or over budget raises
+:class:`~digest.llm.client.LlmUnavailable`; the caller then ranks the day offline.
 """
 
 from __future__ import annotations
@@ -29,19 +35,25 @@ from digest.features import max_similarity
 from digest.llm.client import ContextTooLong, LlmClient, LlmUnavailable, MalformedAnswer
 from digest.llm.grounding import Transcript, seconds, unsupported
 from digest.llm.prompting import prompt, schema
-from digest.models import Claim, Episode, Insight, Quote, RunnerUp, Segment
+from digest.models import Claim, Episode, Insight, KeyPointTrace, Quote, RunnerUp, Segment
 from digest.rank import ClaimInfo, DayContext, RankSettings, audio_link
-from digest.render import clock
 
 log = logging.getLogger(__name__)
-POINTS_PER_PART = 6
-PROPOSE = 0.5  # cosine between two claims at which embeddings ask the model whether they agree
+POINTS_PER_PART = 8
+PROPOSE = 0.45  # cosine between two claims at which embeddings ask the model whether they agree
 MAX_PROPOSALS = 8
-MAX_QUOTES = 4
-ANSWER_TOKENS = 1500
-PROMPT_TOKENS = 700  # the system prompt and its schema, roughly
+ANSWER_TOKENS = 2000
+PROMPT_TOKENS = 900  # the system prompt and its schema, roughly
 CHARS_PER_TOKEN = 3  # conservative for transcripts: names and numbers cut into more tokens than prose
-SELECT_QUOTE_WORDS = 40
+OVERLAP_CHARS = 600  # of the part before, opening each later part
+FACT_WINDOW = 180.0  # seconds around a quote where a claim's names and numbers must stand
+
+
+def stamp(at: float) -> str:
+    """``h:mm:ss``, the one time format the prompts use."""
+    m, s = divmod(int(at), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
 
 
 @dataclass
@@ -56,16 +68,19 @@ class Day:
     info: dict[int, ClaimInfo]
     context: DayContext
     settings: RankSettings
+    scores: dict[int, float] = field(default_factory=dict)  # the offline ranker's log-odds by kept statement id
 
 
 @dataclass
 class KeyPoint:
-    """A claim the model found in one episode, with its grounded quotes."""
+    """A claim the model found in one episode, with its grounded quotes and what became of it."""
 
     claim: str
     episode_id: int
     feed_id: int
     quotes: list[Quote]
+    sources: list[str] = field(default_factory=list)  # the episode's text around the quotes, speakers, titles
+    fate: str = "grounded"
 
 
 @dataclass
@@ -73,82 +88,118 @@ class _Candidate:
     id: int
     points: list[KeyPoint]
     vector: np.ndarray
+    score: float = 0.0
     novelty: float = 1.0
     rejected: str = ""
     reason: str = ""
-    quotes: list[Quote] = field(default_factory=list)  # one per member, at most MAX_QUOTES
 
     @property
     def shows(self) -> list[str]:
         return sorted({m.quotes[0].show for m in self.points})
 
+    @property
+    def quotes(self) -> list[Quote]:
+        """Every member's quotes, each passage once."""
+        seen: dict[tuple[str, float], Quote] = {}
+        for m in self.points:
+            for q in m.quotes:
+                seen.setdefault((q.episode, q.start), q)
+        return list(seen.values())
+
 
 def select(
     client: LlmClient, day: Day, embedder: Embedder, extractive: Callable[[int], list[Insight]]
-) -> tuple[list[Insight], list[RunnerUp]]:
-    """The day's insights and runners-up, picked by the model; ``extractive(episode_id)`` gives the
-    ranker's best statements of an episode whose map answer stays malformed."""
+) -> tuple[list[Insight], list[RunnerUp], list[KeyPointTrace]]:
+    """The day's insights, runners-up and every key point's fate, picked by the model;
+    ``extractive(episode_id)`` gives the ranker's best statements of an episode whose map answer stays malformed."""
     points: list[KeyPoint] = []
-    dropped: list[RunnerUp] = []
+    lost: list[KeyPoint] = []
     for ep in day.episodes:
         try:
-            found, lost = map_episode(client, ep, day)
+            found, dropped = map_episode(client, ep, day)
         except MalformedAnswer as exc:
             log.warning("episode %d: the model's key points stayed malformed (%s); using extracted claims", ep.id, exc)
-            found, lost = [_point(i, ep) for i in extractive(ep.id)], []
+            found, dropped = [_point(i, ep) for i in extractive(ep.id)], []
         points += found
-        dropped += lost
-    if not points:
-        return [], dropped
-    candidates = reduce(client, points, embedder)
+        lost += dropped
+    candidates = reduce(client, points, embedder) if points else []
     _judge_novelty(candidates, day)
     chosen = _pick(client, candidates, day)
-    insights: list[Insight] = []
-    for c in chosen:
-        insight = _ground(client, c, day, len(insights) + 1)
-        if insight is not None:
-            insights.append(insight)
+    insights = [_write(client, c, day, n) for n, c in enumerate(chosen, 1)]
     runners_up = [
-        RunnerUp(c.points[0].claim, len(c.shows), 0.0, c.rejected or "not among the model's picks")
+        RunnerUp(c.points[0].claim, len(c.shows), c.score, c.rejected or "not among the model's picks")
         for c in candidates
-        if c not in chosen or c.rejected
+        if c not in chosen
     ]
-    return insights, (runners_up + dropped)[:20]
+    runners_up += [RunnerUp(p.claim, 1, 0.0, p.fate) for p in lost]
+    trace = [KeyPointTrace(p.claim, p.quotes[0].show if p.quotes else "", p.fate) for p in points + lost]
+    return insights, runners_up[:20], trace
 
 
 def _point(insight: Insight, ep: Episode) -> KeyPoint:
-    return KeyPoint(insight.statement, ep.id, ep.feed_id, insight.quotes[:1])
+    return KeyPoint(insight.statement, ep.id, ep.feed_id, insight.quotes[:1], fate="extracted (map answer malformed)")
 
 
-def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint], list[RunnerUp]]:
+def transcript_lines(segments: list[Segment]) -> list[tuple[str, str | None]]:
+    """Each segment as a prompt line ``[h:mm:ss] Speaker: text``, with the speaker in effect at that line."""
+    lines, speaker = [], None
+    for s in segments:
+        speaker = s.speaker or speaker
+        label = f"{s.speaker}: " if s.speaker else ""
+        lines.append((f"[{stamp(s.start)}] {label}{' '.join(s.text.split())}", speaker))
+    return lines
+
+
+def parts_of(segments: list[Segment], budget: int) -> list[str]:
+    """The transcript in parts of about ``budget`` characters. A later part opens with the last lines of the
+    part before, marked as context, and its first new line names its speaker."""
+    lines = transcript_lines(segments)
+    cuts = _cut([text for text, _ in lines], budget)
+    parts, at = [], 0
+    for cut in cuts:
+        text = "\n".join(cut)
+        if at:
+            before: list[str] = []
+            size = 0
+            for line, _ in reversed(lines[:at]):
+                if before and size + len(line) > OVERLAP_CHARS:
+                    break
+                before.insert(0, line)
+                size += len(line)
+            first, speaker = lines[at]
+            if speaker and not segments[at].speaker:
+                bracket = first.index("] ") + 2
+                text = f"{first[:bracket]}{speaker} (continuing): {first[bracket:]}" + text[len(first) :]
+            text = "(The end of the part before, for context:)\n" + "\n".join(before) + "\n(This part:)\n" + text
+        parts.append(text)
+        at += len(cut)
+    return parts
+
+
+def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint], list[KeyPoint]]:
     """The key points of one episode with their grounded quotes, and the points dropped as ungrounded."""
     segments = day.segments[ep.id]
     transcript = Transcript(segments)
-    lines = [f"[{clock(s.start)}] {s.speaker + ': ' if s.speaker else ''}{' '.join(s.text.split())}" for s in segments]
     budget = max(2000, (client.config["llm.context_tokens"] - ANSWER_TOKENS - PROMPT_TOKENS) * CHARS_PER_TOKEN)
-    parts = _cut(lines, budget)
     where = day.info[ep.id]
-    found, lost = [], []
-    queue = list(enumerate(parts, 1))
+    found: list[KeyPoint] = []
+    lost: list[KeyPoint] = []
+    queue = list(enumerate(parts_of(segments, budget), 1))
+    total = len(queue)
     while queue:
         n, part = queue.pop(0)
-        messages = prompt(
-            "map",
-            show=where.show,
-            episode=where.episode,
-            part=n,
-            parts=len(parts),
-            transcript="\n".join(part),
-            max_points=POINTS_PER_PART,
-        )
+        values = {"show": where.show, "episode": where.episode, "part": n, "parts": total, "transcript": part}
+        messages = prompt("map", **values, max_points=POINTS_PER_PART)
         try:
             answer = client.chat_json(messages, schema("map"), max_tokens=ANSWER_TOKENS)
         except ContextTooLong as exc:
-            if len(part) < 2:
+            lines = part.split("\n")
+            if len(lines) < 2:
                 log.warning("episode %d: one transcript line does not fit the context; skipped (%s)", ep.id, exc)
                 continue
             log.info("episode %d part %d does not fit the context; halving it", ep.id, n)
-            queue[:0] = [(n, part[: len(part) // 2]), (n, part[len(part) // 2 :])]
+            half = len(lines) // 2
+            queue[:0] = [(n, "\n".join(lines[:half])), (n, "\n".join(lines[half:]))]
             continue
         for item in answer["key_points"][:POINTS_PER_PART]:
             quotes, why = [], ""
@@ -158,12 +209,55 @@ def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint
                 if passage and claim_id:
                     url = audio_link(where.audio_url, passage.start)
                     quotes.append(Quote(passage.text, where.show, where.episode, passage.start, url, claim_id))
-            if quotes:
-                found.append(KeyPoint(item["claim"].strip(), ep.id, ep.feed_id, quotes))
-            else:
-                log.info("episode %d: key point dropped, %s: %r", ep.id, why or "no quotes", item["claim"])
-                lost.append(RunnerUp(item["claim"], 1, 0.0, f"ungrounded: {why or 'no quotes'}"))
+            point = KeyPoint(" ".join(item["claim"].split()), ep.id, ep.feed_id, quotes)
+            if not quotes:
+                point.fate = f"ungrounded: {why or 'no quotes'}"
+                log.info("episode %d: key point dropped, %s: %r", ep.id, point.fate, point.claim)
+                lost.append(point)
+                continue
+            if all(q.claim_id in {o.claim_id for p in found for o in p.quotes} for q in quotes):
+                continue  # the same passages found again in the overlap of two parts
+            point.sources = _sources(segments, quotes, where)
+            _check_facts(client, point, segments)
+            found.append(point)
     return found, lost
+
+
+def _sources(segments: list[Segment], quotes: list[Quote], where: ClaimInfo) -> list[str]:
+    """What a claim about these quotes may draw names and numbers from: the episode's text within
+    :data:`FACT_WINDOW` seconds of a quote, with its speakers, and the episode's and show's titles."""
+    near = [s for s in segments if any(abs(s.start - q.start) <= FACT_WINDOW for q in quotes)]
+    return [where.show, where.episode, *(f"{s.speaker or ''}: {s.text}" for s in near)]
+
+
+def _check_facts(client: LlmClient, point: KeyPoint, segments: list[Segment]) -> None:
+    """Hold the claim to its sources: restated once by the model when it fails, else replaced by its best quote."""
+    reason = unsupported(point.claim, point.sources)
+    if reason is None:
+        return
+    transcript = "\n".join(
+        text
+        for text, _ in transcript_lines(
+            [s for s in segments if any(abs(s.start - q.start) <= 60 for q in point.quotes)]
+        )
+    )
+    try:
+        answer = client.chat_json(
+            prompt("restate", claim=point.claim, problem=reason, transcript=transcript),
+            schema("restate"),
+            max_tokens=200,
+        )
+        restated = " ".join(str(answer["claim"]).split())
+    except (MalformedAnswer, ContextTooLong) as exc:
+        restated = ""
+        log.info("restating %r failed: %s", point.claim, exc)
+    if restated and unsupported(restated, point.sources) is None:
+        point.fate = f"restated ({reason})"
+        point.claim = restated
+    else:
+        point.fate = f"claim replaced by its best quote ({reason})"
+        point.claim = point.quotes[0].text
+    log.info("key point %s: %r", point.fate, point.claim)
 
 
 def _cut(lines: list[str], budget: int) -> list[list[str]]:
@@ -212,17 +306,21 @@ def reduce(client: LlmClient, points: list[KeyPoint], embedder: Embedder) -> lis
                 log.info("agreement check failed (%s); keeping %r on its own", exc, point.claim)
                 agree = []
             for n in dict.fromkeys(agree):
-                if 1 <= n <= len(proposals):
+                if 1 <= n <= len(proposals) and proposals[n - 1] not in used:
                     used.add(proposals[n - 1])
                     members.append(points[proposals[n - 1]])
-        quotes = [m.quotes[0] for m in members][:MAX_QUOTES]
-        candidates.append(_Candidate(len(candidates) + 1, members, vectors[i], quotes=quotes))
+        candidate = _Candidate(len(candidates) + 1, members, vectors[i])
+        for m in members:
+            m.fate += f"; candidate {candidate.id}" + (
+                f", said on {len(candidate.shows)} shows" if len(members) > 1 else ""
+            )
+        candidates.append(candidate)
     return candidates
 
 
 def _judge_novelty(candidates: list[_Candidate], day: Day) -> None:
-    """Novelty against what was heard before. A candidate too close to anything already sent is dropped,
-    and so is one where no member's claim is backed by the group's quotes."""
+    """Novelty against what was heard before the digest's date; a candidate too close to anything already
+    sent is dropped. Each candidate's score is the offline ranker's best for the statements it quotes."""
     if not candidates:
         return
     claims = np.stack([c.vector for c in candidates])
@@ -230,37 +328,46 @@ def _judge_novelty(candidates: list[_Candidate], day: Day) -> None:
     sent = max_similarity(claims, day.context.sent)
     for c, h, s in zip(candidates, heard, sent):
         c.novelty = round(float(np.clip(1 - h, 0, 1)), 4)
-        sources = [q.text for m in c.points for q in m.quotes]
-        reasons = [unsupported(m.claim, sources) for m in c.points]
+        c.score = round(max((day.scores.get(q.claim_id, -10.0) for q in c.quotes), default=-10.0), 4)
         if s >= day.settings.novelty_threshold:
             c.rejected = f"already sent in an earlier digest (similarity {s:.2f})"
-        elif None not in reasons:
-            c.rejected = f"ungrounded claim: {reasons[0]}"
-        else:  # the first member whose claim its quotes back leads
-            c.points.insert(0, c.points.pop(reasons.index(None)))
+            for m in c.points:
+                m.fate += f"; {c.rejected}"
+
+
+def _entry(c: _Candidate) -> dict:
+    """A candidate as selection reads it: its claims and every quote, each with its show."""
+    return {
+        "id": c.id,
+        "claims": [{"show": m.quotes[0].show, "claim": m.claim} for m in c.points],
+        "shows": c.shows,
+        "novelty": c.novelty,
+        "quotes": [{"show": q.show, "text": q.text} for q in c.quotes],
+    }
 
 
 def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> list[_Candidate]:
     """The model's picks among the open candidates, best first, each a distinct story."""
-    open_ = sorted((c for c in candidates if not c.rejected), key=lambda c: (-len(c.shows), -c.novelty, c.id))
+    open_ = sorted((c for c in candidates if not c.rejected), key=lambda c: (-len(c.shows), -c.score, c.id))
     budget = (client.config["llm.context_tokens"] - PROMPT_TOKENS - 600) * CHARS_PER_TOKEN
     shown, size = [], 0
     for c in open_:
-        quotes = [{"show": q.show, "text": " ".join(q.text.split()[:SELECT_QUOTE_WORDS])} for q in c.quotes[:2]]
-        entry = {"id": c.id, "text": c.points[0].claim, "shows": c.shows, "novelty": c.novelty, "quotes": quotes}
+        entry = _entry(c)
         size += len(str(entry))
         if size > budget:
-            break
+            c.rejected = "not shown to selection: the context was full"
+            continue
         shown.append(entry)
+        for m in c.points:
+            m.fate += "; shown to selection"
     if not shown:
         return []
     top_k = day.settings.top_k
     try:
-        answer = client.chat_json(prompt("select", candidates=shown, top_k=top_k), schema("select"), max_tokens=600)
+        answer = client.chat_json(prompt("select", candidates=shown, top_k=top_k), schema("select"), max_tokens=800)
     except (MalformedAnswer, ContextTooLong) as exc:
         raise LlmUnavailable(f"the selection answer was unusable: {exc}") from None
-    ids = {e["id"] for e in shown}
-    by_id = {c.id: c for c in open_ if c.id in ids}
+    by_id = {c.id: c for c in open_ if not c.rejected}
     chosen: list[_Candidate] = []
     for pick in answer["picks"]:
         found = by_id.get(pick["id"])
@@ -273,32 +380,34 @@ def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> list[_Ca
             continue
         c.reason = " ".join(str(pick["reason"]).split())
         chosen.append(c)
+        for m in c.points:
+            m.fate += f"; picked #{len(chosen)}"
         if len(chosen) == top_k:
             break
     return chosen
 
 
-def _ground(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight | None:
-    """The pick as an insight whose every number and name is in its quotes, or ``None`` (logged) when
-    neither the model's wording nor the claim is grounded."""
-    sources = [q.text for m in c.points for q in m.quotes]
+def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
+    """The pick as an insight: the model's headline when its every name and number stands in the episodes
+    near the quotes (else the lead claim), with the quotes the model says support it."""
+    sources = [text for m in c.points for text in m.sources]
     claim = c.points[0].claim
-    text = claim
+    text, quotes = claim, c.quotes
+    numbered = [{"n": n, "show": q.show, "text": q.text} for n, q in enumerate(quotes, 1)]
+    claims = [{"show": m.quotes[0].show, "claim": m.claim} for m in c.points]
     try:
-        written = str(client.chat_json(prompt("write", quotes=c.quotes), schema("write"), max_tokens=200)["insight"])
-        written = " ".join(written.split()).strip('"“”')
+        answer = client.chat_json(prompt("write", claims=claims, quotes=numbered), schema("write"), max_tokens=400)
+        written = " ".join(str(answer["headline"]).split()).strip('"“”')
         if reason := unsupported(written, sources):
-            log.info("insight %r: the written text was dropped (%s); keeping the claim", claim, reason)
+            log.info("insight %r: the written headline was dropped (%s); keeping the claim", claim, reason)
         elif written:
             text = written
+        backing = [quotes[n - 1] for n in dict.fromkeys(answer.get("quotes") or []) if 1 <= n <= len(quotes)]
+        quotes = backing or quotes
     except (MalformedAnswer, ContextTooLong) as exc:
         log.info("insight %r: writing failed (%s); keeping the claim", claim, exc)
-    if reason := unsupported(text, sources):
-        c.rejected = f"ungrounded: {reason}"
-        log.warning("pick dropped, %s: %r", reason, text)
-        return None
     first: dict[int, Quote] = {}
-    for q in c.quotes:
+    for q in quotes:
         first.setdefault(q.claim_id, q)  # one quote per stored statement
     quotes = list(first.values())
     quote_ids = [q.claim_id for q in quotes]
@@ -319,7 +428,7 @@ def _ground(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight
         episodes=len({m.episode_id for m in c.points}),
         novelty=c.novelty,
         salience=0.0,
-        score=0.0,
+        score=c.score,
         quotes=quotes,
         claim_ids=quote_ids + story,
         show_names=c.shows,

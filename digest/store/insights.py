@@ -51,7 +51,7 @@ class Insights(StoreBase):
 
     def window(self, date: str, since: str) -> list[Episode]:
         """Transcribed episodes whose claims belong to the digest of ``date``: not in an earlier one, and
-        published (or, without a date, first seen) on ``since`` or later.
+        published (or, without a date, first seen) on ``since`` or later, and never after ``date``.
 
         Older episodes not in any digest go to the archive as heard: they are filed under their own
         publication date, so no digest ranks them and every later one compares against them.
@@ -63,7 +63,11 @@ class Insights(StoreBase):
                 f"WHERE status = 'transcribed' AND digest_date IS NULL AND {day} < ?",
                 (since,),
             )
-        return self._episodes("e.status = 'transcribed' AND (e.digest_date IS NULL OR e.digest_date = ?)", (date,))
+        return self._episodes(
+            "e.status = 'transcribed' AND (e.digest_date = ? OR e.digest_date IS NULL "
+            "AND (e.published IS NULL OR substr(e.published, 1, 10) <= ?))",  # never one published after it
+            (date, date),
+        )
 
     def claim_for_digest(self, episode_ids: list[int], date: str, since: str, before: str) -> int:
         """Put episodes published (or, without a date, first seen) from ``since`` up to ``before``, the start of
@@ -79,8 +83,13 @@ class Insights(StoreBase):
         return cur.rowcount
 
     def heard_before(self, date: str) -> list[int]:
-        """Episodes that went into digests before ``date``."""
-        return [r[0] for r in self.db.execute("SELECT id FROM episodes WHERE digest_date < ?", (date,))]
+        """Episodes heard before ``date``: in earlier digests (or archived), and published (or first seen)
+        before it. Novelty counts nothing of the digest's own day or later."""
+        rows = self.db.execute(
+            "SELECT id FROM episodes WHERE digest_date < ? AND substr(coalesce(published, created), 1, 10) < ?",
+            (date, date),
+        )
+        return [r[0] for r in rows]
 
     def vectors(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
