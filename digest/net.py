@@ -52,10 +52,14 @@ def _literal(host: str) -> str | None:
         return None
 
 
+def _localhost(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
 def _named_private(host: str) -> bool:
     """Whether a host is written as a non-public address (``127.0.0.1``, ``10.0.0.5``, ``localhost``)."""
     address = _literal(host)
-    return host == "localhost" or host.endswith(".localhost") or (address is not None and not _public(address))
+    return _localhost(host) or (address is not None and not _public(address))
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class UrlPolicy:
         if (parts.username is not None or parts.password is not None) and url != self.own_url:
             raise FetchError(f"{url!r}: a URL from a feed may not carry credentials")
         address = _literal(host)
-        if host == "localhost" or host.endswith(".localhost") or address is not None:
+        if address is not None or _localhost(host):
             self._allowed(url, address or "127.0.0.1")
         return parts
 
@@ -122,12 +126,12 @@ class UrlPolicy:
         if (address := _literal(host)) is not None:
             return [self._allowed(url, address)]
         try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            infos, why = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM), "no address"
         except (OSError, UnicodeError) as exc:
-            if unresolved_ok:
-                return []
-            raise FetchError(f"{url}: cannot resolve {host}: {exc}") from None
+            infos, why = [], str(exc)
         found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not found and not unresolved_ok:
+            raise FetchError(f"{url}: cannot resolve {host}: {why}")
         return [self._allowed(url, a) for a in found]
 
     def _allowed(self, url: str, address: str) -> str:
