@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -104,6 +105,40 @@ def test_a_trickling_feed_ends_the_run_within_its_deadline(server, home, monkeyp
     elapsed = time.monotonic() - started
     assert "deadline" in dict(report.feed_errors)[server.url("/slow.xml")]
     assert elapsed < 1 + 3, elapsed
+
+
+def trickling_headers_server(seconds: float) -> tuple[socket.socket, threading.Thread]:
+    """A real server on loopback that answers a status line, then one byte of a header every 0.1 s for ``seconds``:
+    no body, and no header ever complete."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_a_feed_server_that_trickles_its_headers_is_cut_off_at_the_deadline():
+    listener, thread = trickling_headers_server(20)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed.xml"
+    started = time.monotonic()
+    with listener, net.client(3) as http, pytest.raises(FetchError, match="deadline"):
+        net.get_feed(http, url, None, None, policy=net.UrlPolicy.for_feed(url), max_bytes=10**6, deadline=1)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1 + 3, elapsed
+    thread.join(5)
 
 
 @pytest.mark.parametrize("how", ["trickle", "silence"])
