@@ -230,7 +230,9 @@ def run(
                 "new_episodes": report.new_episodes,
                 "transcribed": [e.id for e in report.transcribed],
                 "failed": [{"episode": e.id, "error": err} for e, err in report.failed],
+                "backfilled": report.backfilled,
                 "digest": report.digest.to_json(explain, app.config.url("")) if report.digest else None,
+                "why_empty": report.why_empty or None,
                 "delivery": report.delivery,
             }
         )
@@ -430,7 +432,8 @@ def schedule(app: App) -> None:
             assert report.digest is not None
             click.echo(
                 f"{report.digest.date}: {len(report.digest.insights)} insights, "
-                f"{len(report.delivery.sent) if report.delivery else 0} mails sent",
+                f"{len(report.delivery.sent) if report.delivery else 0} mails sent"
+                + (f"; {report.why_empty}" if report.why_empty else ""),
                 err=True,
             )
         except pipeline.RunLocked as exc:

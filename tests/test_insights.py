@@ -57,7 +57,8 @@ def test_once_mail_has_gone_out_the_digest_is_final_and_new_episodes_wait(home):
 
 def test_the_lookback_window_ranks_recent_episodes_and_archives_older_ones_as_heard(home):
     follow_eval_day(home, upto=2)  # episodes published on 2026-11-20 and 2026-11-21
-    config = load(home, overrides={"rank.lookback_days": 2})
+    # No first-poll backfill here: this is the window of a feed followed for a while (tests/test_first_hour.py).
+    config = load(home, overrides={"rank.lookback_days": 2, "feeds.backfill_days": 0})
     store = Store(config.db_path)
     report = pipeline.run(config, store, date="2026-11-23", quiet=True, dry_run=True)
     published = {e.id: (e.published or "")[:10] for e in store.episodes(Status.TRANSCRIBED)}
