@@ -160,8 +160,7 @@ def test_gzip_bombs_and_trickling_servers_are_cut_off(server, home, monkeypatch)
 # --- mail: nothing lost, nothing doubled ----------------------------------------------------------------------
 
 
-def one_insight_digest(store: Store, date: str = "2026-11-20") -> Digest:
-    text = "Grid batteries are cheaper now."
+def one_insight_digest(store: Store, date: str = "2026-11-20", text: str = "Grid batteries are cheaper now.") -> Digest:
     quote = Quote(text, "The Grid Report", "Ep 1", 10.0, "https://cdn.test/a.mp3#t=10")
     digest = Digest(date, [Insight(1, text, text, 2, 2, 1.0, 1.0, 1.0, [quote])], 2, 2)
     store.save_digest(digest, [])

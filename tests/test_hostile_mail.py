@@ -1,11 +1,13 @@
-"""A send killed part way: only a message whose final '.' was written may be 'uncertain'; one killed before
-is sent again. `digest send` runs as a real process, killed with SIGKILL, against aiosmtpd on loopback."""
+"""A send cut off part way: only a message whose final '.' was written may be 'uncertain'; one killed or
+dropped before is sent again. `digest send` runs as a real process, killed with SIGKILL, against aiosmtpd on
+loopback, and against a raw-socket SMTP server that resets the connection in the body."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -82,3 +84,53 @@ def test_a_send_killed_after_the_final_dot_is_uncertain_and_not_sent_again(stall
     sink.hang_after_data = 0
     assert "0 sent, 1 already had it" in invoke("send", "--date", date)
     assert len(sink.messages) == 1
+
+
+def smtp_server_that_drops_in_the_body(port: int, stop: threading.Event) -> threading.Thread:
+    """A real SMTP server on loopback (raw sockets) that accepts MAIL, RCPT and DATA, reads the first KiB of
+    the body and resets the connection; its receive window is small, so the client is still writing then."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        with listener:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 drops.test ESMTP\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"DATA"):
+                            conn.sendall(b"354 go ahead\r\n")
+                            lines.read(1024)
+                            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                            break
+                        conn.sendall(b"250 ok\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_connection_dropped_in_the_body_is_retried_not_uncertain(home, smtp):
+    store = Store(load(home).db_path)
+    digest = one_insight_digest(store, text="Grid batteries are cheaper now. " * 60_000)  # about 2 MB of mail
+    store.add_subscriber("reader@example.com")
+    smtp.stop()
+    stop = threading.Event()
+    dropper = smtp_server_that_drops_in_the_body(smtp.port, stop)
+    try:
+        out = invoke("send", "--date", digest.date, code=1)
+    finally:
+        stop.set()
+        dropper.join(5)
+    assert "0 uncertain" in out and store.deliveries(digest.date)[0].status is DeliveryStatus.DEFERRED
+    smtp.start()
+    assert "1 sent" in invoke("send", "--date", digest.date)
+    assert len(smtp.messages) == 1
