@@ -237,6 +237,7 @@ def run(
             }
         )
     elif quiet:
+        _print_failures(report)
         if report.delivery is not None:
             _print_delivery_problems(report.delivery)
     else:
@@ -249,17 +250,22 @@ def _print_run(app: App, report, explain: bool) -> None:
     failed = f" ({len(report.feed_errors)} failed)" if report.feed_errors else ""
     backfill = f", {report.backfilled} of them from the last days of newly added feeds" if report.backfilled else ""
     click.echo(f"Polled {report.feeds_polled} feeds{failed}: {report.new_episodes} new episodes{backfill}.")
-    for url, error in report.feed_errors:
-        click.echo(f"  feed failed: {error if url in error else f'{url}: {error}'}", err=True)
     click.echo(f"Transcribed {len(report.transcribed)} episodes.")
-    for ep, error in report.failed:
-        click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
+    _print_failures(report)
     _print_digest_summary(app, report)
     if report.why_empty:
         click.echo(f"Why none: {report.why_empty}")
     if explain:
         _print_explain(report.digest)
     _print_next(app, report.digest)
+
+
+def _print_failures(report) -> None:
+    """Each feed and episode that failed, once, on stderr; all are tried again next run."""
+    for url, error in report.feed_errors:
+        click.echo(f"  feed failed: {error if url in error else f'{url}: {error}'}", err=True)
+    for ep, error in report.failed:
+        click.echo(f"  episode {ep.id} failed ({ep.title}): {error}", err=True)
 
 
 def _print_next(app: App, digest) -> None:

@@ -320,6 +320,8 @@ def test_a_failing_feed_is_reported_once_counted_and_explained(home, server):
     [failure] = [line for line in out.output.splitlines() if url in line]
     assert failure.count(url) == 1 and "HTTP 404" in failure
     assert "Why none: Every feed failed to load" in out.output
+    quiet = CliRunner().invoke(cli, ["run", "--dry-run", "-q"])
+    assert quiet.output.splitlines() == [failure], quiet.output  # -q: the errors alone
 
 
 @pytest.mark.parametrize(
