@@ -18,6 +18,11 @@ is the archive of the next. Reported per day:
 * **support**: of the picks claiming two or more shows, how many the judged list says truly agree;
 * **seconds**: wall time of ``digest run`` for the day.
 
+With ``llm.mode = select`` each day also reports: insights and multi-show insights; the model's key points
+found, grounded (a verbatim quote) and shown to selection; names and numbers of an insight that appear
+nowhere in its episodes' transcripts or titles; calls, prompt and answer tokens, and the wall time.
+``--save DIR`` keeps each day's digest JSON (with ``--explain``) for later reading.
+
 With ``--llm-url URL --llm-model NAME`` the same days run with ``llm.mode = select`` against that
 OpenAI-compatible endpoint (the key, if any, from ``DIGEST_LLM_API_KEY``), and the table says which
 method made each day (``ranker`` when the run fell back).
@@ -42,6 +47,7 @@ import real_days  # noqa: E402
 from real_days import Day  # noqa: E402
 
 from digest.demo.markdown_cues import to_srt  # noqa: E402
+from digest.llm.grounding import unsupported  # noqa: E402
 from digest.minilm import NumpyMiniLM  # noqa: E402
 from digest.rss import RssItem, rss  # noqa: E402
 
@@ -57,6 +63,9 @@ class DayResult:
     support_claims: int = 0
     support_right: int = 0
     method: str = "ranker"
+    invented: list[str] = field(default_factory=list)  # "insight: what its episodes lack"
+    key_points: list[dict] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
 
 
 def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
@@ -80,7 +89,16 @@ def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
     return paths
 
 
-def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, llm: dict[str, str]) -> list[DayResult]:
+def invented(day: Day, insight: dict) -> str | None:
+    """What names or numbers of an insight's text appear nowhere in its episodes (transcripts and titles)."""
+    shows = {q["show"] for q in insight["quotes"]}
+    sources = [f"{ep.show} {ep.title} {ep.path.read_text(encoding='utf-8')}" for ep in day.episodes if ep.show in shows]
+    return unsupported(insight["text"], sources)
+
+
+def run_period(
+    days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, llm: dict[str, str], save: Path | None
+) -> list[DayResult]:
     results = []
     earlier: dict[str, real_days.GoldItem] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +126,10 @@ def run_period(days: list[Day], judged: dict[str, dict], embedder: NumpyMiniLM, 
             top = embedder.embed([item.headline for item in day.top])
             result = DayResult(day.date, *real_days.scores(day, texts, vectors, top, earlier), seconds, picks)
             result.method = made["method"]
+            result.key_points, result.usage = made.get("key_points", []), made.get("llm_usage", {})
+            result.invented = [f"{p['text']}: {why}" for p in picks if (why := invented(day, p))]
+            if save:
+                (save / f"{day.date}.json").write_text(json.dumps(made, indent=1, ensure_ascii=False) + "\n")
             for p in picks:
                 verdict = judged.get(p["statement"], {})
                 result.verdicts.append(verdict.get("verdict"))
@@ -127,6 +149,7 @@ def main() -> None:
     )
     parser.add_argument("--llm-url", help="run with llm.mode = select against this OpenAI-compatible endpoint")
     parser.add_argument("--llm-model", help="the model name to send with --llm-url")
+    parser.add_argument("--save", type=Path, help="keep each day's digest JSON (with --explain) in this folder")
     args = parser.parse_args()
     if bool(args.llm_url) != bool(args.llm_model):
         parser.error("--llm-url and --llm-model go together")
@@ -135,12 +158,14 @@ def main() -> None:
         if args.llm_url
         else {}
     )
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
     judged = real_days.judged_picks()
     days = real_days.load(args.split)
     results: list[DayResult] = []
     embedder = NumpyMiniLM()
     for period in dict.fromkeys(d.period for d in days):
-        results += run_period([d for d in days if d.period == period], judged, embedder, llm)
+        results += run_period([d for d in days if d.period == period], judged, embedder, llm, args.save)
     print(f"{args.split}: editor's picks matched per day (runners-up in brackets), filler, stale, support, seconds")
     for r in results:
         filler = sum(v in real_days.FILLER for v in r.verdicts)
@@ -151,8 +176,25 @@ def main() -> None:
             + (f" ({unjudged} unjudged)" if unjudged else "")
             + f"  stale {r.score.stale}  support {r.support_right}/{r.support_claims}  {r.seconds:.0f} s  ({r.method})"
         )
+        multi = sum(p["support"]["shows"] > 1 for p in r.picks)
+        print(f"     {len(r.picks)} insights, {multi} multi-show; {len(r.invented)} with names or numbers nowhere in")
+        print("     their episodes" + "".join(f"\n       - {line}" for line in r.invented))
+        if r.key_points:
+            grounded = [k for k in r.key_points if not k["fate"].startswith("ungrounded")]
+            shown = [k for k in r.key_points if "shown to selection" in k["fate"]]
+            fixed = [k for k in grounded if k["fate"].startswith(("restated", "claim replaced"))]
+            print(
+                f"     key points: {len(r.key_points)} found, {len(grounded)} grounded ({len(fixed)} restated or"
+                f" replaced by a quote), {len(shown)} shown to selection"
+            )
+        if r.usage:
+            u = r.usage
+            print(
+                f"     model: {u['calls']} calls, {u['prompt_tokens']} prompt + {u['answer_tokens']} answer tokens,"
+                f" {u['cached']} cached, {u['seconds']:.0f} s waiting on it"
+            )
         for p, v in zip(r.picks, r.verdicts):
-            print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['statement'][:160]}")
+            print(f"     [{v or 'UNJUDGED'}] ({p['support']['shows']} shows) {p['text'][:200]}")
     mean = sum(r.score.matched for r in results) / len(results)
     alone = sum(r.alone.matched for r in results) / len(results)
     print(f"  mean matched {mean:.2f}/5 per day ({alone:.2f} by the statements alone) over {len(results)} days")
