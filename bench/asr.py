@@ -13,7 +13,8 @@ speaker. Every path runs tiny.en on the same audio in the same run:
 * with ``--torch``, the PyTorch path the GPU uses (exported tiny.en, fp32 on this CPU): openai-whisper's
   ``model.transcribe`` with beam 5 against digest's batched greedy windows (``digest/asr/torch``).
 
-Also reported: how far digest's word times are from the library default's for the same words.
+Also reported: how far digest's word times are from the library default's for the same words, and how much
+speech the earlier default (timed decoding) left without words on this CPU's kernels.
 
     python bench/asr.py [--minutes 10] [--episode friends-40] [--beams 1 5] [--batch-sizes 1 8] [--torch]
 """
@@ -104,6 +105,7 @@ def main() -> None:
                 f"median {np.median(shifts):.2f} s, p95 {np.percentile(shifts, 95):.2f} s, "
                 f"over 1 s {np.mean(shifts > 1):.1%} of {len(shifts)} words"
             )
+    dropped_by_timed_decoding(audio)
     pipeline = BatchedInferencePipeline(library)
     report(
         "library batched pipeline, its defaults (batch 8)",
@@ -112,6 +114,21 @@ def main() -> None:
     )
     if args.torch:
         torch_paths(audio, reference, seconds)
+
+
+def dropped_by_timed_decoding(audio: np.ndarray) -> None:
+    """How much speech digest's earlier default (batched, with timestamp tokens) left without words: it ends
+    windows early on some CPUs' kernels (``CT2_FORCE_CPU_ISA``), the reason the default decodes without them."""
+    from digest.asr.faster_whisper import FasterWhisper, Word, speech_regions, uncovered
+
+    timed, _ = FasterWhisper(device="cpu").pipeline.transcribe(
+        audio, language="en", batch_size=8, beam_size=5, chunk_length=25, without_timestamps=False
+    )
+    dropped = uncovered(speech_regions(audio), [Word(s.start, s.end, s.text) for s in timed], 2.0)
+    print(
+        f"  earlier default, timed decoding (batch 8, beam 5): {sum(e - s for s, e in dropped):.0f} s of speech"
+        f" in {len(dropped)} stretches left without words (CT2_FORCE_CPU_ISA={os.environ.get('CT2_FORCE_CPU_ISA', '')})"
+    )
 
 
 def torch_paths(audio: np.ndarray, reference: str, seconds: float) -> None:
