@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,7 +171,7 @@ class Ingest:
         pending = self.store.pending(self.config["pipeline.max_attempts"])
         if pending:
             self.progress(f"Fetching {_count(len(pending), 'episode')}…")
-        spent: Counter[int] = Counter()  # seconds of downloads per feed in this run
+        spent: defaultdict[int, float] = defaultdict(float)  # seconds of downloads per feed in this run
         waiting: Counter[int] = Counter()  # episodes left for the next run once a feed's budget is spent
         with net.client(self.config["fetch.timeout"]) as http:
             for episode in pending:
