@@ -20,6 +20,8 @@ TIME_TOLERANCE = 5.0  # seconds a model's timestamp may sit outside the passage'
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A word, a number, or a compound of them joined by hyphens or points ("GPT-4", "3.5", "H100", "gpt4all").
 TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|[\w’']+(?:[-.][\w’']+)*")
+# What makes a word that opens a sentence a name too: a possessive, or a verb of saying after it ("Meta says").
+_SUBJECT = re.compile(r"\s+(?:says|said|argues|claims|announced|announces|warns|reports|thinks)\b")
 _OPENS = re.compile(r"(?:^|[.!?:]\s+|[\"“(]\s*)$")  # what precedes a word that opens a sentence or quote
 _QUOTE_MARKS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _OPENERS = {"While", "Although", "As", "But", "And", "The", "A", "An", "In", "On", "For", "Yet", "So", "I"}
@@ -90,7 +92,12 @@ def facts(text: str) -> tuple[list[str], list[str]]:
         token = m.group().rstrip(".,")
         if any(c.isdigit() for c in token):
             (names if any(c.isalpha() for c in token) else numbers).append(token)
-        elif token[0].isupper() and m.start() > 0 and not _OPENS.search(text[: m.start()]):
+        elif token[0].isupper() and (
+            m.start() > 0
+            and not _OPENS.search(text[: m.start()])
+            or token[-2:] in ("'s", "’s")
+            or _SUBJECT.match(text, m.end())
+        ):
             names.append(token.split("-")[0].removesuffix("'s").removesuffix("’s"))
     return numbers, [n for n in names if n not in _OPENERS]
 
@@ -106,7 +113,7 @@ def unsupported(text: str, sources: list[str]) -> str | None:
     missing = sorted({n for n in numbers if n.replace(",", "") not in source_numbers})
     if missing:
         return f"numbers not in the source: {', '.join(missing)}"
-    words = set(re.findall(r"[\w']+", source))
+    words = {w.removesuffix("'s") for w in re.findall(r"[\w']+", source)}
     compact = re.sub(r"[\s\-]", "", source)
     initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", source))
     absent = sorted(
@@ -116,7 +123,7 @@ def unsupported(text: str, sources: list[str]) -> str | None:
             if not (
                 n.lower() in words
                 or n.lower().rstrip("s") in words
-                or ("-" in n or any(c.isdigit() for c in n))
+                or ("-" in n or len(n) >= 6 or any(c.isdigit() for c in n))  # "OpenSearch" for "Open Search"
                 and re.sub(r"[\s\-]", "", n.lower()) in compact
                 or n.isupper()
                 and len(n) >= 2
