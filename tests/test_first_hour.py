@@ -350,3 +350,11 @@ def test_public_pages_show_a_feeds_host_never_its_address(home, server):
             assert status == 200 and "127.0.0.1" in html and "s3cret" not in html and "private-feed" not in html
     finally:
         httpd.trigger.pull_trigger(httpd.close)
+
+
+def test_reading_commands_leave_no_empty_database_in_a_home_without_one(tmp_path):
+    elsewhere = tmp_path / "not-a-home"
+    for command in (["show"], ["search", "batteries"]):
+        out = invoke("--home", str(elsewhere), *command, code=1)
+        assert f"no digest data in {elsewhere} yet" in out and "--home" in out
+    assert not (elsewhere / "digest.db").exists()
