@@ -49,3 +49,12 @@ def test_facts_are_whole_tokens():
         ["2", "30,000"],
         ["Meta", "Llama", "GPT-3.5", "H100s"],
     )
+
+
+def test_names_may_stand_anywhere_in_the_episode_numbers_only_near_the_quotes():
+    near = ["Simon: it answers nine out of ten questions, 9 of 10."]
+    episode = ["Jerod: we run LLMs locally with Ollama, and WordPress dot org is the site."]
+    assert unsupported("Ollama's LLM answers 9 of 10, per WordPress.org.", near, episode) is None
+    assert unsupported("Ollama answers 9 of 12.", near, episode) == "numbers not in the source: 12"
+    assert unsupported("Ollama answers 9 of 10.", near + ["it costs 12 dollars"], episode) is None
+    assert unsupported("Mullenweg says so.", near, episode) == "names not in the source: Mullenweg"

@@ -102,8 +102,9 @@ def facts(text: str) -> tuple[list[str], list[str]]:
     return numbers, [n for n in names if n not in _OPENERS]
 
 
-def unsupported(text: str, sources: list[str]) -> str | None:
-    """Why ``text`` says more than ``sources`` (a number or a name none of them holds), or ``None``.
+def unsupported(text: str, sources: list[str], named: list[str] | None = None) -> str | None:
+    """Why ``text`` says more than ``sources`` (a number or a name none of them holds), or ``None``; names
+    may also stand in ``named`` (the whole episode, where numbers must stand near their quotes).
 
     Tokens are compared whole and without case; "4" in "GPT-4" is not the number 4; an all-capital
     abbreviation is backed by the words it abbreviates ("CTO" by "chief technology officer")."""
@@ -113,7 +114,9 @@ def unsupported(text: str, sources: list[str]) -> str | None:
     missing = sorted({n for n in numbers if n.replace(",", "") not in source_numbers})
     if missing:
         return f"numbers not in the source: {', '.join(missing)}"
-    words = {w.removesuffix("'s") for w in re.findall(r"[\w']+", source)}
+    source = _normalise(" ".join([*sources, *(named or [])])).replace(" dot ", ".")
+    words = {w.removesuffix("'s") for w in re.findall(r"[\w'.]*\w", source)}
+    words |= {part for w in words for part in w.split(".")} | {w[:-1] for w in words if w.endswith("s")}  # LLMs
     compact = re.sub(r"[\s\-]", "", source)
     initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", source))
     absent = sorted(
@@ -122,7 +125,7 @@ def unsupported(text: str, sources: list[str]) -> str | None:
             for n in names
             if not (
                 n.lower() in words
-                or n.lower().rstrip("s") in words
+                or n.lower().removesuffix("s") in words
                 or ("-" in n or len(n) >= 6 or any(c.isdigit() for c in n))  # "OpenSearch" for "Open Search"
                 and re.sub(r"[\s\-]", "", n.lower()) in compact
                 or n.isupper()

@@ -3,11 +3,11 @@
 1. **Map.** Per episode, in parts that fit ``llm.context_tokens`` (each part opens with the last lines of
    the part before and its speaker), the model lists key points: a one-sentence claim with word-for-word
    quotes and their times. Each quote is grounded at once (:mod:`digest.llm.grounding`); a point left
-   without a grounded quote is dropped. A claim's names and numbers must stand in its episode near its
-   quotes (the text within :data:`FACT_WINDOW` seconds, the speakers there, the episode's and show's
-   titles); a claim that fails is restated once by the model from that transcript, else it becomes its
-   best quote. An episode whose answer stays malformed after one repair falls back to the ranker's best
-   statements of that episode.
+   without a grounded quote is dropped. A claim's numbers must stand in its episode near its quotes (the
+   text within :data:`FACT_WINDOW` seconds, the speakers there, the episode's and show's titles), its names
+   anywhere in the episode; a claim that fails is restated once by the model from that transcript, else
+   it becomes its best quote. An episode whose answer stays malformed after one repair falls back to the
+   ranker's best statements of that episode.
 2. **Reduce.** Embeddings propose grounded key points of other shows that may agree with a point; the
    model confirms which really do. A candidate carries every member's claim and quotes; "said on N
    shows" counts the confirmed members' shows.
@@ -46,7 +46,7 @@ ANSWER_TOKENS = 2000
 PROMPT_TOKENS = 900  # the system prompt and its schema, roughly
 CHARS_PER_TOKEN = 3  # conservative for transcripts: names and numbers cut into more tokens than prose
 OVERLAP_CHARS = 600  # of the part before, opening each later part
-FACT_WINDOW = 180.0  # seconds around a quote where a claim's names and numbers must stand
+FACT_WINDOW = 180.0  # seconds around a quote where a claim's numbers must stand
 
 
 def stamp(at: float) -> str:
@@ -80,6 +80,7 @@ class KeyPoint:
     feed_id: int
     quotes: list[Quote]
     sources: list[str] = field(default_factory=list)  # the episode's text around the quotes, speakers, titles
+    named: list[str] = field(default_factory=list)  # the whole episode: where its names may stand
     fate: str = "grounded"
 
 
@@ -184,6 +185,7 @@ def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint
     where = day.info[ep.id]
     found: list[KeyPoint] = []
     lost: list[KeyPoint] = []
+    whole = [f"{s.speaker or ''}: {s.text}" for s in segments]
     queue = list(enumerate(parts_of(segments, budget), 1))
     total = len(queue)
     while queue:
@@ -217,7 +219,7 @@ def map_episode(client: LlmClient, ep: Episode, day: Day) -> tuple[list[KeyPoint
                 continue
             if all(q.claim_id in {o.claim_id for p in found for o in p.quotes} for q in quotes):
                 continue  # the same passages found again in the overlap of two parts
-            point.sources = _sources(segments, quotes, where)
+            point.sources, point.named = _sources(segments, quotes, where), whole
             _check_facts(client, point, segments)
             found.append(point)
     return found, lost
@@ -232,7 +234,7 @@ def _sources(segments: list[Segment], quotes: list[Quote], where: ClaimInfo) -> 
 
 def _check_facts(client: LlmClient, point: KeyPoint, segments: list[Segment]) -> None:
     """Hold the claim to its sources: restated once by the model when it fails, else replaced by its best quote."""
-    reason = unsupported(point.claim, point.sources)
+    reason = unsupported(point.claim, point.sources, point.named)
     if reason is None:
         return
     transcript = "\n".join(
@@ -251,7 +253,7 @@ def _check_facts(client: LlmClient, point: KeyPoint, segments: list[Segment]) ->
     except (MalformedAnswer, ContextTooLong) as exc:
         restated = ""
         log.info("restating %r failed: %s", point.claim, exc)
-    if restated and unsupported(restated, point.sources) is None:
+    if restated and unsupported(restated, point.sources, point.named) is None:
         point.fate = f"restated ({reason})"
         point.claim = restated
     else:
@@ -298,8 +300,8 @@ def reduce(client: LlmClient, points: list[KeyPoint], embedder: Embedder) -> lis
         ][:MAX_PROPOSALS]
         members = [point]
         if proposals:
-            named = [{"show": p.quotes[0].show, "claim": p.claim} for p in (points[j] for j in proposals)]
-            messages = prompt("agree", point={"show": point.quotes[0].show, "claim": point.claim}, candidates=named)
+            others = [{"show": p.quotes[0].show, "claim": p.claim} for p in (points[j] for j in proposals)]
+            messages = prompt("agree", point={"show": point.quotes[0].show, "claim": point.claim}, candidates=others)
             try:
                 agree = client.chat_json(messages, schema("agree"), max_tokens=100)["agree"]
             except (MalformedAnswer, ContextTooLong) as exc:
@@ -391,6 +393,7 @@ def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
     """The pick as an insight: the model's headline when its every name and number stands in the episodes
     near the quotes (else the lead claim), with the quotes the model says support it."""
     sources = [text for m in c.points for text in m.sources]
+    named = [text for episode in {m.episode_id: m.named for m in c.points}.values() for text in episode]
     claim = c.points[0].claim
     text, quotes = claim, c.quotes
     numbered = [{"n": n, "show": q.show, "text": q.text} for n, q in enumerate(quotes, 1)]
@@ -398,7 +401,7 @@ def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
     try:
         answer = client.chat_json(prompt("write", claims=claims, quotes=numbered), schema("write"), max_tokens=400)
         written = " ".join(str(answer["headline"]).split()).strip('"“”')
-        if reason := unsupported(written, sources):
+        if reason := unsupported(written, sources, named):
             log.info("insight %r: the written headline was dropped (%s); keeping the claim", claim, reason)
         elif written:
             text = written
