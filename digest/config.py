@@ -183,6 +183,26 @@ SETTINGS: list[Setting] = [
     Setting("web.subscribe_rate", 10, "Subscribe requests an hour from one client address, and for one email address."),
     Setting("web.confirm_interval", 60, "Minutes before another confirmation mail goes to the same address."),
     Setting("web.confirm_ttl", 72, "Hours a confirmation link stays valid."),
+    Setting("web.link_ttl", 60, "Days a mail's preferences and feedback links stay valid.", minimum=1),
+    Setting(
+        "readers.candidates",
+        30,
+        "Candidates kept with each digest for per-reader digests: the common picks, then runners-up that passed "
+        "the quality bar.",
+        minimum=1,
+    ),
+    Setting(
+        "readers.interest_weight",
+        3.0,
+        "How far a reader's interests and clicks move a candidate against the day's order (0: not at all).",
+        minimum=0,
+    ),
+    Setting(
+        "readers.feedback_half_life",
+        14.0,
+        "Days after which a 'more/less like this' click counts half as much.",
+        minimum=0.1,
+    ),
     Setting("schedule.cron", "0 6 * * *", "Crontab expression for `digest schedule`."),
     Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),
 ]

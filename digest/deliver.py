@@ -22,6 +22,7 @@ from digest import render, signing
 from digest.config import Config
 from digest.errors import DeliveryError
 from digest.models import DeliveryStatus, Digest, Subscriber, SubscriberStatus
+from digest.readers import ReaderDay
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,24 @@ def unsubscribe_url(config: Config, email: str) -> str:
     return config.url(f"unsubscribe/{signing.sign(config, 'unsubscribe', email)}")
 
 
-def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, str]:
-    """Subject, HTML and text of one subscriber's email."""
+def preferences_url(config: Config, email: str) -> str:
+    """The signed, expiring link to a reader's preferences page ("Choose what you get")."""
+    return config.url(f"preferences/{signing.sign_expiring(config, 'preferences', email)}")
+
+
+def feedback_purpose(direction: str, date: str, position: int) -> str:
+    """What a feedback link's token is bound to: ``more`` or ``less`` like one candidate of one date."""
+    return f"feedback:{direction}:{date}:{position}"
+
+
+def feedback_url(config: Config, email: str, direction: str, date: str, position: int) -> str:
+    token = signing.sign_expiring(config, feedback_purpose(direction, date, position), email)
+    return config.url(f"feedback/{direction}/{date}/{position}/{token}")
+
+
+def render_for(config: Config, digest: Digest, email: str, positions: list[int] | None = None) -> tuple[str, str, str]:
+    """Subject, HTML and text of one subscriber's email; ``positions`` (each insight's candidate position)
+    give each insight its "more/less like this" links."""
     subject = render.subject(config["mail.subject"], digest)
     html, text = render.email_parts(
         digest,
@@ -215,14 +232,19 @@ def render_for(config: Config, digest: Digest, email: str) -> tuple[str, str, st
         unsubscribe_url=unsubscribe_url(config, email),
         archive_url=config.url(f"digest/{digest.date}"),
         base_url=config.url(""),
+        preferences_url=preferences_url(config, email),
+        feedback=[
+            (feedback_url(config, email, "more", digest.date, p), feedback_url(config, email, "less", digest.date, p))
+            for p in positions or []
+        ],
     )
     return subject, html, text
 
 
-def build_message(config: Config, digest: Digest, email: str) -> EmailMessage:
+def build_message(config: Config, digest: Digest, email: str, positions: list[int] | None = None) -> EmailMessage:
     """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers."""
     sender = validate_address(config["mail.from"])
-    subject, html, text = render_for(config, digest, email)
+    subject, html, text = render_for(config, digest, email, positions)
     unsubscribe = unsubscribe_url(config, email)
     message = EmailMessage(policy=SMTP_POLICY)
     message["Subject"] = subject
@@ -301,7 +323,7 @@ def deliver(
     resend: bool = False,
     retry_failed: bool = False,
 ) -> DeliveryReport:
-    """Send the digest to each active subscriber that has not had it.
+    """Send each active subscriber that has not had it their own digest of the day (see :mod:`digest.readers`).
 
     The ledger row goes to ``sending`` (committed) before the message leaves, to
     ``uncertain`` (committed) once SMTP's final ``.`` is written, and to ``sent`` on the
@@ -324,10 +346,12 @@ def deliver(
     report = DeliveryReport()
     subscribers = only if only is not None else store.subscribers(SubscriberStatus.ACTIVE)
     done = {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN} | (set() if retry_failed else {DeliveryStatus.FAILED})
+    day = ReaderDay.load(config, store, digest)
     with sender or sender_for(config) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
-            message = build_message(config, digest, sub.email)  # a bad setting or template stops here, unsent
+            mine, positions = day.digest_for(day.picks(store, sub.id))  # the reader's own, fixed once chosen
+            message = build_message(config, mine, sub.email, positions)  # a bad setting or template stops here
             if row is not None and row.status == DeliveryStatus.SENDING and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:

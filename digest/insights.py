@@ -16,8 +16,9 @@ from digest.features import EpisodeStats, document_frequencies
 from digest.llm.client import LlmClient, LlmUnavailable
 from digest.llm.rewrite import rewrite
 from digest.llm.select import POINTS_PER_PART, Day, select
-from digest.models import Claim, Digest, Status
+from digest.models import Claim, Digest, Insight, Status
 from digest.rank import ClaimInfo, DayContext, RankSettings, rank, statement_scores
+from digest.readers import ReaderSettings, day_candidates
 from digest.store import Store, text_hash
 from digest.vectorindex import load_or_build, vectors_of
 
@@ -52,6 +53,22 @@ def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: 
     return vectors_of(load_or_build(config.home / "index" / f"{name}.faiss", key, build))
 
 
+def _save_candidates(
+    store: Store, embedder: Embedder, digest: Digest, pool: list[Insight], kept: list[Claim], threshold: float
+) -> None:
+    """Keep the day's candidates for per-reader digests: the stored common picks, then the ranker's
+    runners-up that passed the quality bar, each with its unit vector."""
+    where = {c.id: c for c in kept}
+    for q in (q for i in pool for q in i.quotes):  # as the stored digest's quotes: their episode and segment
+        if q.claim_id in where:
+            q.episode_id = where[q.claim_id].episode_id
+            q.anchor = store.segment_anchor(q.episode_id, q.start)
+    vectors = embed_cached(store, embedder, [i.statement for i in digest.insights + pool])
+    feeds = {c.id: c.feed_id for c in kept}
+    candidates, vectors = day_candidates(digest.insights, pool, vectors, feeds, threshold)
+    store.save_candidates(digest.date, candidates, vectors)
+
+
 def days_before(date: str, days: int) -> str:
     """The date ``days`` before ``date`` (both YYYY-MM-DD)."""
     return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
@@ -77,6 +94,7 @@ def build_digest(
     digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
     every = store.claims([e.id for e in window])
     kept = [c for c in every if c.dropped is None]
+    pool: list[Insight] = []  # the ranker's wider pick: runners-up for per-reader digests
     if kept:
         progress(f"Embedding {len(kept)} statements of {len(window)} episode{'s' if len(window) != 1 else ''}…")
         embedder = embedder or get_embedder(config)
@@ -133,7 +151,11 @@ def build_digest(
                 u.seconds,
             )
         embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
+        readers = config.section("readers", ReaderSettings)
+        pool = offline(top_k=readers.candidates)[0] if readers.candidates > len(digest.insights) else []
     store.save_digest(digest, [e.id for e in window])
     stored = store.digest(date)  # as stored: its quotes know their episode and transcript segment
+    if kept and embedder is not None:
+        _save_candidates(store, embedder, stored, pool, kept, config["rank.cluster_threshold"])
     stored.key_points, stored.llm_usage = digest.key_points, digest.llm_usage
     return stored

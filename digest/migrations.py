@@ -250,4 +250,55 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE feeds ADD COLUMN item_hashes BLOB;
         """,
     ),
+    (
+        "m010_readers",
+        """
+        -- The day's candidates for per-reader digests: the common picks (common = 1) and the runners-up
+        -- that passed the quality bar, each a whole insight (JSON) with its unit vector, so a reader's
+        -- picks cost dot products.
+        CREATE TABLE candidates (
+            date TEXT NOT NULL REFERENCES digests(date) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            common INTEGER NOT NULL,
+            feed_ids TEXT NOT NULL,
+            insight TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (date, position)
+        );
+        -- A reader's own settings: shows (NULL: all), interest phrases and their vectors, how many a day.
+        CREATE TABLE preferences (
+            subscriber_id INTEGER PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+            feed_ids TEXT,
+            interests TEXT NOT NULL DEFAULT '[]',
+            vectors BLOB,
+            count INTEGER,
+            changed TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        -- "More like this" (+1) and "less like this" (-1), one per reader and candidate, with its vector.
+        CREATE TABLE clicks (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            direction INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            PRIMARY KEY (subscriber_id, date, position)
+        );
+        -- What each reader was sent (or is being sent) of a date's candidates, and why: fixed once chosen,
+        -- so a rerun after a crash sends the same digest.
+        CREATE TABLE picks (
+            date TEXT NOT NULL,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            why TEXT NOT NULL,
+            PRIMARY KEY (date, subscriber_id, rank),
+            FOREIGN KEY (date, position) REFERENCES candidates(date, position) ON DELETE CASCADE
+        );
+        CREATE INDEX picks_subscriber ON picks(subscriber_id);
+        -- Links (preferences, feedback) signed before this time no longer work: `digest subscribers revoke`.
+        ALTER TABLE subscribers ADD COLUMN links_revoked TEXT;
+        """,
+    ),
 ]

@@ -59,10 +59,19 @@ def subject(template: str, digest: Digest) -> str:
 
 
 def email_parts(
-    digest: Digest, *, subject_line: str, recipient: str, unsubscribe_url: str, archive_url: str, base_url: str = ""
+    digest: Digest,
+    *,
+    subject_line: str,
+    recipient: str,
+    unsubscribe_url: str,
+    archive_url: str,
+    base_url: str = "",
+    preferences_url: str = "",
+    feedback: list[tuple[str, str]] | None = None,
 ) -> tuple[str, str]:
     """The HTML and plain-text bodies of one subscriber's email; quotes without audio link to their segment
-    on the archive's episode page under ``base_url``."""
+    on the archive's episode page under ``base_url``. ``feedback`` holds each insight's "more like this"
+    and "less like this" links, and ``preferences_url`` the reader's "Choose what you get" page."""
     env = environment()
     preheader = digest.insights[0].text if digest.insights else "Nothing new today."
     context = dict(
@@ -74,6 +83,8 @@ def email_parts(
         base_url=base_url,
         date_long=long_date(digest.date),
         preheader=preheader,
+        preferences_url=preferences_url,
+        feedback=feedback or [],
     )
     try:
         return env.get_template("digest.html.j2").render(context), env.get_template("digest.txt.j2").render(context)

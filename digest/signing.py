@@ -1,4 +1,4 @@
-"""Signed tokens for unsubscribe and confirmation links: HMAC-SHA256 with a secret kept in $DIGEST_HOME."""
+"""Signed tokens for unsubscribe, confirmation, preferences and feedback links: HMAC-SHA256 with a secret kept in $DIGEST_HOME."""
 
 from __future__ import annotations
 
@@ -72,17 +72,31 @@ def verify(config: Config, purpose: str, token: str) -> str:
     return _open(config, purpose, token)[0]
 
 
+def sign_expiring(config: Config, purpose: str, email: str) -> str:
+    """A token that carries when it was made, so it can expire and be revoked (confirmation, preferences,
+    feedback links)."""
+    return sign(config, purpose, email, int(time.time()))
+
+
+def verify_expiring(
+    config: Config, purpose: str, token: str, ttl: float, expired: str = "this link has expired"
+) -> tuple[str, int]:
+    """The address and issue time of a ``purpose`` token not older than ``ttl`` seconds; else
+    :class:`BadToken`, saying ``expired`` when it is too old."""
+    email, issued = _open(config, purpose, token)
+    if issued is None or time.time() - issued > ttl:
+        raise BadToken(expired)
+    return email, issued
+
+
 def sign_confirmation(config: Config, email: str) -> str:
     """A double opt-in token: it carries when it was made, so it can expire and be superseded."""
-    return sign(config, "confirm", email, int(time.time()))
+    return sign_expiring(config, "confirm", email)
 
 
 def verify_confirmation(config: Config, token: str, ttl: float) -> tuple[str, int]:
     """The address and issue time of a confirmation token not older than ``ttl`` seconds."""
-    email, issued = _open(config, "confirm", token)
-    if issued is None or time.time() - issued > ttl:
-        raise BadToken("this confirmation link has expired; please subscribe again")
-    return email, issued
+    return verify_expiring(config, "confirm", token, ttl, "this confirmation link has expired; please subscribe again")
 
 
 def epoch(timestamp: str | None) -> int:

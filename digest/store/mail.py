@@ -45,12 +45,16 @@ class Mail(StoreBase):
         return [Subscriber(*r) for r in rows]
 
     def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
+        """Change a subscriber's status; unsubscribing also deletes their preferences, clicks and picks."""
         sub = self.subscriber(email)
         with self.transaction() as db:
             db.execute(
                 "UPDATE subscribers SET status = ?, changed = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?",
                 (status, sub.id),
             )
+            if status is SubscriberStatus.UNSUBSCRIBED:
+                for table in ("preferences", "clicks", "picks"):
+                    db.execute(f"DELETE FROM {table} WHERE subscriber_id = ?", (sub.id,))
         return self.subscriber(sub.id)
 
     def claim_confirmation(self, email: str, interval: float) -> bool:
