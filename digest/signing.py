@@ -1,4 +1,5 @@
-"""Signed tokens for unsubscribe, confirmation, preferences and feedback links: HMAC-SHA256 with a secret kept in $DIGEST_HOME."""
+"""Signed tokens for unsubscribe, confirmation, preferences and feedback links: HMAC-SHA256 with a secret
+kept in $DIGEST_HOME."""
 
 from __future__ import annotations
 
