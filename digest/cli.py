@@ -316,16 +316,25 @@ def _print_explain(digest) -> None:
 @click.option("--html", "fmt", flag_value="html", help="The email's HTML part.")
 @click.option("--text", "fmt", flag_value="text", default=True, help="The email's text part (default).")
 @click.option("--explain", is_flag=True, help="Include scores and runners-up in the JSON or text.")
+@click.option("--for", "reader", metavar="EMAIL", help="That subscriber's own digest (their picks).")
 @pass_app
-def show(app: App, date_: str | None, fmt: str, explain: bool) -> None:
+def show(app: App, date_: str | None, fmt: str, explain: bool, reader: str | None) -> None:
     """Print a stored digest."""
     from digest.deliver import render_for
+    from digest.readers import ReaderDay
 
-    digest = app.existing_store().digest(date_)
+    store = app.existing_store()
+    digest = store.digest(date_)
+    email, positions = "reader@example.invalid", None
+    if reader:
+        sub = store.subscriber(reader)
+        day = ReaderDay.load(app.config, store, digest)
+        digest, positions = day.digest_for(day.current(store, sub.id)[0])
+        email = sub.email
     if fmt == "json":
         _emit_json(digest.to_json(explain, app.config.url("")))
         return
-    _, html, text = render_for(app.config, digest, "reader@example.invalid")
+    _, html, text = render_for(app.config, digest, email, positions)
     click.echo(html if fmt == "html" else text, nl=False)
     if explain and fmt == "text":
         _print_explain(digest)
@@ -370,7 +379,7 @@ def deliveries(app: App, date_: str | None, as_json: bool) -> None:
 
 @cli.group()
 def subscribers() -> None:
-    """Add, list and remove email subscribers."""
+    """Add, list, show, export and remove email subscribers."""
 
 
 @subscribers.command("add")
@@ -411,6 +420,65 @@ def subscribers_list(app: App, show_all: bool, as_json: bool) -> None:
 def subscribers_remove(app: App, email: str) -> None:
     """Remove a subscriber and their delivery history."""
     click.echo(f"Removed {app.store.remove_subscriber(email).email}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--date", "date_", type=DATE, help="Which digest's picks (default: the latest).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> None:
+    """A subscriber's settings, and their picks of a digest with why each was chosen."""
+    from digest.readers import ReaderDay
+
+    store = app.store
+    sub = store.subscriber(email)
+    prefs = store.preferences(sub.id)
+    titles = {f.id: f.title or f.url for f in store.feeds()}
+    shows = "all" if prefs.feed_ids is None else [titles.get(f, f"feed {f}") for f in prefs.feed_ids]
+    day = ReaderDay.load(app.config, store, store.digest(date_))
+    picks, fixed = day.current(store, sub.id)
+    mine, _ = day.digest_for(picks)
+    why = {i.rank: p.why for i, p in zip(mine.insights, picks)}
+    data = {
+        "email": sub.email,
+        "status": sub.status,
+        "shows": shows,
+        "interests": prefs.interests,
+        "count": prefs.count or app.config["rank.top_k"],
+        "clicks": len(store.clicks(sub.id)),
+        "date": day.digest.date,
+        "sent": fixed,
+        "picks": [{"rank": i.rank, "text": i.text, "why": why.get(i.rank, "the common digest")} for i in mine.insights],
+    }
+    if as_json:
+        _emit_json(data)
+        return
+    click.echo(f"{sub.email} ({sub.status})")
+    click.echo(f"  shows: {'all' if shows == 'all' else ', '.join(shows)}")
+    click.echo(f"  interests: {', '.join(prefs.interests) or 'none'}")
+    click.echo(f"  insights a day: {data['count']}; clicks: {data['clicks']}")
+    click.echo(f"Picks of {day.digest.date} ({'as sent' if fixed else 'not sent yet: what they would get now'}):")
+    for p in data["picks"]:
+        click.echo(f"  {p['rank']}. {p['text']}\n      why: {p['why']}")
+
+
+@subscribers.command("export")
+@click.argument("email")
+@pass_app
+def subscribers_export(app: App, email: str) -> None:
+    """Everything kept about a subscriber, as JSON: settings, clicks, what they were sent, deliveries."""
+    _emit_json(app.store.reader_data(app.store.subscriber(email).id))
+
+
+@subscribers.command("revoke")
+@click.argument("email")
+@pass_app
+def subscribers_revoke(app: App, email: str) -> None:
+    """Make every preferences and feedback link sent to a subscriber so far stop working."""
+    sub = app.store.subscriber(email)
+    app.store.revoke_links(sub.id)
+    click.echo(f"Revoked the links of {sub.email}; their next digest has fresh ones.")
 
 
 @cli.command()

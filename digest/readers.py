@@ -212,6 +212,12 @@ class ReaderDay:
             self.digest.date, subscriber_id, self.choose(store, subscriber_id)
         )
 
+    def current(self, store: Store, subscriber_id: int) -> tuple[list[Pick], bool]:
+        """A reader's picks of the day and whether they are fixed (sent or being sent); unfixed ones are what
+        they would get now, and nothing is stored."""
+        fixed = store.picks(self.digest.date, subscriber_id)
+        return (fixed, True) if fixed else (self.choose(store, subscriber_id) if self.candidates else [], False)
+
     def digest_for(self, picks: list[Pick]) -> tuple[Digest, list[int]]:
         """The digest a reader reads, and each of its insights' candidate positions; the common digest
         (without positions) for a day stored before per-reader digests."""

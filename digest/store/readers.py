@@ -145,3 +145,34 @@ class Readers(StoreBase):
         """Unix seconds before which a reader's links no longer work (0: none revoked)."""
         row = self.db.execute("SELECT links_revoked FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
         return epoch(row[0] if row else None)
+
+    def reader_data(self, subscriber_id: int) -> dict:
+        """Everything kept about a reader, as JSON-ready data (``digest subscribers export``)."""
+        sub = self.db.execute(
+            "SELECT email, status, created, changed FROM subscribers WHERE id = ?", (subscriber_id,)
+        ).fetchone()
+        prefs = self.preferences(subscriber_id)
+        clicks = [
+            {"date": c.date, "insight": c.position, "direction": "more" if c.direction > 0 else "less", "text": c.text}
+            for c in self.clicks(subscriber_id)
+        ]
+        picks = self.db.execute(
+            "SELECT p.date, p.rank, json_extract(c.insight, '$.text'), p.why FROM picks p "
+            "JOIN candidates c ON c.date = p.date AND c.position = p.position WHERE p.subscriber_id = ? "
+            "ORDER BY p.date, p.rank",
+            (subscriber_id,),
+        )
+        deliveries = self.db.execute(
+            "SELECT date, status, attempts, updated FROM deliveries WHERE subscriber_id = ? ORDER BY date",
+            (subscriber_id,),
+        )
+        return {
+            "email": sub[0],
+            "status": sub[1],
+            "created": sub[2],
+            "changed": sub[3],
+            "preferences": {"shows": prefs.feed_ids, "interests": prefs.interests, "count": prefs.count},
+            "clicks": clicks,
+            "sent": [{"date": d, "rank": r, "text": t, "why": w} for d, r, t, w in picks],
+            "deliveries": [{"date": d, "status": s, "attempts": a, "updated": u} for d, s, a, u in deliveries],
+        }
