@@ -440,6 +440,7 @@ def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> 
     picks, fixed = day.current(store, sub.id)
     mine, _ = day.digest_for(picks)
     why = {i.rank: p.why for i, p in zip(mine.insights, picks)}
+    chosen = [{"rank": i.rank, "text": i.text, "why": why.get(i.rank, "the common digest")} for i in mine.insights]
     data = {
         "email": sub.email,
         "status": sub.status,
@@ -449,7 +450,7 @@ def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> 
         "clicks": len(store.clicks(sub.id)),
         "date": day.digest.date,
         "sent": fixed,
-        "picks": [{"rank": i.rank, "text": i.text, "why": why.get(i.rank, "the common digest")} for i in mine.insights],
+        "picks": chosen,
     }
     if as_json:
         _emit_json(data)
@@ -459,7 +460,7 @@ def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> 
     click.echo(f"  interests: {', '.join(prefs.interests) or 'none'}")
     click.echo(f"  insights a day: {data['count']}; clicks: {data['clicks']}")
     click.echo(f"Picks of {day.digest.date} ({'as sent' if fixed else 'not sent yet: what they would get now'}):")
-    for p in data["picks"]:
+    for p in chosen:
         click.echo(f"  {p['rank']}. {p['text']}\n      why: {p['why']}")
 
 
