@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,31 @@ def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPSer
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
+
+
+def web_base(monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """A free loopback port for `digest serve`, and web.base_url (DIGEST_WEB_BASE_URL) pointing at it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("DIGEST_WEB_BASE_URL", base)
+    return port, base
+
+
+@contextmanager
+def serving(config, port: int) -> Iterator[None]:
+    """The archive served (waitress, as `digest serve`) on a loopback port from a daemon thread."""
+    from digest.web import make_server
+
+    httpd = make_server(config, "127.0.0.1", port)
+    thread = threading.Thread(target=httpd.run, daemon=True)
+    thread.start()
+    yield
+    httpd.trigger.pull_trigger(httpd.close)  # closed by the serving thread itself, never under its select()
+    thread.join(5)
 
 
 @dataclass

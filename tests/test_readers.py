@@ -5,41 +5,41 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 
 import numpy as np
 import pytest
 
 from digest.config import load
-from digest.embed import query_embedder
+from digest.minilm import NumpyMiniLM
 from digest.models import Insight
 from digest.readers import Candidate, Click, Preferences, ReaderSettings, pick, reader_vector
 
-AI = [
-    f"{who} {what}"
-    for who, what in itertools.product(
-        ["OpenAI", "Anthropic", "Google DeepMind", "Meta's AI lab", "Mistral", "A startup building chatbots"],
-        [
-            "trained a larger language model that beats the previous one on coding benchmarks.",
-            "says AI agents will replace much of the work of junior programmers within two years.",
-            "argues that regulators should license the training of frontier AI models.",
-            "cut the price of its large language model API by half to win developers.",
-            "claims its neural network reasons better when given more compute at inference time.",
-        ],
-    )
-]
-OTHER = [
-    f"{who} {what}"
-    for who, what in itertools.product(
-        ["Our guest", "The analyst", "The host", "A listener", "The researcher", "The economist"],
-        [
-            "says Postgres query plans go wrong when table statistics are stale after a bulk load.",
-            "explains that Go's garbage collector pauses stay under a millisecond on large heaps.",
-            "says heat pumps now outsell gas furnaces in most of the United States.",
-            "argues the central bank will hold interest rates until inflation falls below three percent.",
-            "says sodium batteries are cheaper than lithium ones for storing power on the grid.",
-        ],
-    )
-]
+
+def said(whos: list[str], whats: list[str]) -> list[str]:
+    return [f"{who} {what}" for who, what in itertools.product(whos, whats)]
+
+
+AI = said(
+    ["OpenAI", "Anthropic", "Google DeepMind", "Meta's AI lab", "Mistral", "A startup building chatbots"],
+    [
+        "trained a larger language model that beats the previous one on coding benchmarks.",
+        "says AI agents will replace much of the work of junior programmers within two years.",
+        "argues that regulators should license the training of frontier AI models.",
+        "cut the price of its large language model API by half to win developers.",
+        "claims its neural network reasons better when given more compute at inference time.",
+    ],
+)
+OTHER = said(
+    ["Our guest", "The analyst", "The host", "A listener", "The researcher", "The economist"],
+    [
+        "says Postgres query plans go wrong when table statistics are stale after a bulk load.",
+        "explains that Go's garbage collector pauses stay under a millisecond on large heaps.",
+        "says heat pumps now outsell gas furnaces in most of the United States.",
+        "argues the central bank will hold interest rates until inflation falls below three percent.",
+        "says sodium batteries are cheaper than lithium ones for storing power on the grid.",
+    ],
+)
 INFRA = [s for s in OTHER if "Postgres" in s or "Go's" in s]
 
 
@@ -47,13 +47,18 @@ INFRA = [s for s in OTHER if "Postgres" in s or "Go's" in s]
 def _embedded() -> dict[str, np.ndarray]:
     """Every statement embedded once (the bundled MiniLM, NumPy port): a few seconds on two cores."""
     every = AI + OTHER
-    return dict(zip(every, query_embedder(load()).embed(every)))
+    return dict(zip(every, _minilm().embed(every)))
+
+
+@functools.cache
+def _minilm() -> NumpyMiniLM:
+    return NumpyMiniLM()
 
 
 def vectors_of(texts: tuple[str, ...]) -> np.ndarray:
     known = _embedded()
     fresh = [t for t in texts if t not in known]
-    found = dict(zip(fresh, query_embedder(load()).embed(fresh))) if fresh else {}
+    found = dict(zip(fresh, _minilm().embed(fresh))) if fresh else {}
     return np.stack([known[t] if t in known else found[t] for t in texts])
 
 
@@ -152,3 +157,31 @@ def test_feedback_fades_with_its_half_life():
     old = reader_vector(Preferences(), [click], settings, now=14 * 86400.0)
     assert fresh is not None and old is not None
     assert float(old[0]) == pytest.approx(0.5 * float(fresh[0]))
+
+
+def test_preferences_and_feedback_links_expire_and_stop_with_the_subscription(home, store):
+    from digest import signing
+    from digest.deliver import feedback_purpose, preferences_url
+    from digest.models import Digest, SubscriberStatus
+    from digest.web import App, Request
+
+    config = load(home)
+    app = App(config)
+    store.add_subscriber("reader@example.com")
+    fresh = preferences_url(config, "reader@example.com").split("/preferences/")[1]
+    assert app.handle(Request("GET", f"/preferences/{fresh}", {})).status == 200
+    old = signing.sign(config, "preferences", "reader@example.com", int(time.time()) - 61 * 86400)
+    expired = app.handle(Request("GET", f"/preferences/{old}", {}))
+    assert expired.status == 400 and b"expired" in expired.body
+    forged = fresh.split(".")[0] + "." + fresh.split(".")[1] + ".AAAA"
+    assert app.handle(Request("GET", f"/preferences/{forged}", {})).status == 400
+    store.save_digest(Digest("2026-11-20"), [])
+    candidates, vectors = day(AI[:2])
+    store.save_candidates("2026-11-20", candidates, vectors)
+    token = signing.sign_expiring(config, feedback_purpose("less", "2026-11-20", 2), "reader@example.com")
+    assert app.handle(Request("GET", f"/feedback/less/2026-11-20/2/{token}", {})).status == 200
+    assert app.handle(Request("GET", f"/feedback/less/2026-11-20/1/{token}", {})).status == 400  # another insight
+    store.set_subscriber_status("reader@example.com", SubscriberStatus.UNSUBSCRIBED)
+    gone = app.handle(Request("POST", f"/feedback/less/2026-11-20/2/{token}", {}))
+    assert gone.status == 400 and b"not subscribed" in gone.body
+    assert not store.clicks(store.subscriber("reader@example.com").id)

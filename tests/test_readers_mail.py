@@ -9,17 +9,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, serving, web_base
 from test_deliver import follow_eval_day
 
 from digest import pipeline
@@ -27,7 +25,6 @@ from digest.cli import cli
 from digest.config import load
 from digest.readers import Preferences
 from digest.store import Store
-from digest.web import make_server
 
 DAY = "2026-11-20"
 
@@ -42,20 +39,12 @@ def invoke(*args: str) -> str:
 def day(home, smtp, monkeypatch):
     """The corpus' first day digested (not sent), with the archive served on loopback."""
     follow_eval_day(home, upto=1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("DIGEST_WEB_BASE_URL", base)
+    port, base = web_base(monkeypatch)
     config = load(home)
     store = Store(config.db_path)
     pipeline.run(config, store, date=DAY, quiet=True, dry_run=True)
-    httpd = make_server(config, "127.0.0.1", port)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    yield base, store, config
-    httpd.trigger.pull_trigger(httpd.close)
-    thread.join(5)
+    with serving(config, port):
+        yield base, store, config
     store.close()
 
 

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
-from conftest import CORPUS, rss
+from conftest import CORPUS, rss, serving, web_base
 from test_deliver import follow_eval_day
 
 from digest import pipeline
 from digest.cli import cli
 from digest.config import load
 from digest.store import Store
-from digest.web import make_server
 
 
 @pytest.fixture
@@ -32,21 +30,13 @@ def archive(home, server, smtp, monkeypatch):
         rss("Speeches", [{"title": "Inaugural", "guid": "jfk", "url": jfk, "date": "Fri, 20 Nov 2026 05:00:00 GMT"}]),
         content_type="application/rss+xml",
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("DIGEST_WEB_BASE_URL", base)
+    port, base = web_base(monkeypatch)
     config = load(home)
     store = Store(config.db_path)
     store.add_feed(server.url("/speech.xml"))
-    httpd = make_server(config, "127.0.0.1", port)
     pipeline.run(config, store, date="2026-11-20", quiet=True, dry_run=True)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    yield base, store, config
-    httpd.trigger.pull_trigger(httpd.close)  # closed by the serving thread itself, never under its select()
-    thread.join(5)
+    with serving(config, port):
+        yield base, store, config
 
 
 @pytest.mark.slow
