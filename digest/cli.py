@@ -325,16 +325,16 @@ def show(app: App, date_: str | None, fmt: str, explain: bool, reader: str | Non
 
     store = app.existing_store()
     digest = store.digest(date_)
-    email, positions = "reader@example.invalid", None
+    email, positions, pages = "reader@example.invalid", None, None
     if reader:
         sub = store.subscriber(reader)
         day = ReaderDay.load(app.config, store, digest)
         digest, positions = day.digest_for(day.current(store, sub.id)[0])
-        email = sub.email
+        email, pages = sub.email, store.insight_ids(digest.date)
     if fmt == "json":
         _emit_json(digest.to_json(explain, app.config.url("")))
         return
-    _, html, text = render_for(app.config, digest, email, positions)
+    _, html, text = render_for(app.config, digest, email, positions, pages)
     click.echo(html if fmt == "html" else text, nl=False)
     if explain and fmt == "text":
         _print_explain(digest)

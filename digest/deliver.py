@@ -216,14 +216,28 @@ def feedback_purpose(direction: str, date: str, position: int) -> str:
     return f"feedback:{direction}:{date}:{position}"
 
 
-def feedback_url(config: Config, email: str, direction: str, date: str, position: int) -> str:
-    token = signing.sign_expiring(config, feedback_purpose(direction, date, position), email)
-    return config.url(f"feedback/{direction}/{date}/{position}/{token}")
+def feedback_links(config: Config, email: str, date: str, position: int, pages: dict[int, int]) -> tuple[str, str, str]:
+    """A reader's "more like this" and "less like this" links for one candidate, and (for a common pick,
+    whose archive page ``pages`` gives by rank) that page with the same two buttons; else ''."""
+    more, less = (signing.sign_expiring(config, feedback_purpose(d, date, position), email) for d in ("more", "less"))
+    page = f"insight/{pages[position]}?at={date}:{position}&more={more}&less={less}" if position in pages else ""
+    return (
+        config.url(f"feedback/more/{date}/{position}/{more}"),
+        config.url(f"feedback/less/{date}/{position}/{less}"),
+        config.url(page) if page else "",
+    )
 
 
-def render_for(config: Config, digest: Digest, email: str, positions: list[int] | None = None) -> tuple[str, str, str]:
+def render_for(
+    config: Config,
+    digest: Digest,
+    email: str,
+    positions: list[int] | None = None,
+    pages: dict[int, int] | None = None,
+) -> tuple[str, str, str]:
     """Subject, HTML and text of one subscriber's email; ``positions`` (each insight's candidate position)
-    give each insight its "more/less like this" links."""
+    give each insight its "more/less like this" links, and ``pages`` (the common picks' insight ids by
+    rank, which is their position) a headline link to their archive page with the same buttons."""
     subject = render.subject(config["mail.subject"], digest)
     html, text = render.email_parts(
         digest,
@@ -233,18 +247,22 @@ def render_for(config: Config, digest: Digest, email: str, positions: list[int] 
         archive_url=config.url(f"digest/{digest.date}"),
         base_url=config.url(""),
         preferences_url=preferences_url(config, email),
-        feedback=[
-            (feedback_url(config, email, "more", digest.date, p), feedback_url(config, email, "less", digest.date, p))
-            for p in positions or []
-        ],
+        feedback=[feedback_links(config, email, digest.date, p, pages or {}) for p in positions or []],
     )
     return subject, html, text
 
 
-def build_message(config: Config, digest: Digest, email: str, positions: list[int] | None = None) -> EmailMessage:
-    """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers."""
+def build_message(
+    config: Config,
+    digest: Digest,
+    email: str,
+    positions: list[int] | None = None,
+    pages: dict[int, int] | None = None,
+) -> EmailMessage:
+    """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers;
+    ``positions`` and ``pages`` as for :func:`render_for`."""
     sender = validate_address(config["mail.from"])
-    subject, html, text = render_for(config, digest, email, positions)
+    subject, html, text = render_for(config, digest, email, positions, pages)
     unsubscribe = unsubscribe_url(config, email)
     message = EmailMessage(policy=SMTP_POLICY)
     message["Subject"] = subject
@@ -347,11 +365,12 @@ def deliver(
     subscribers = only if only is not None else store.subscribers(SubscriberStatus.ACTIVE)
     done = {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN} | (set() if retry_failed else {DeliveryStatus.FAILED})
     day = ReaderDay.load(config, store, digest)
+    pages = store.insight_ids(digest.date)
     with sender or sender_for(config) as out:
         for sub in subscribers:
             row = store.delivery(digest.date, sub.id)
             mine, positions = day.digest_for(day.picks(store, sub.id))  # the reader's own, fixed once chosen
-            message = build_message(config, mine, sub.email, positions)  # a bad setting or template stops here
+            message = build_message(config, mine, sub.email, positions, pages)  # a bad setting or template stops here
             if row is not None and row.status == DeliveryStatus.SENDING and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:

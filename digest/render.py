@@ -67,11 +67,12 @@ def email_parts(
     archive_url: str,
     base_url: str = "",
     preferences_url: str = "",
-    feedback: list[tuple[str, str]] | None = None,
+    feedback: list[tuple[str, str, str]] | None = None,
 ) -> tuple[str, str]:
     """The HTML and plain-text bodies of one subscriber's email; quotes without audio link to their segment
     on the archive's episode page under ``base_url``. ``feedback`` holds each insight's "more like this"
-    and "less like this" links, and ``preferences_url`` the reader's "Choose what you get" page."""
+    and "less like this" links and its archive page with both ('' when it has none), and ``preferences_url``
+    the reader's "Choose what you get" page."""
     env = environment()
     preheader = digest.insights[0].text if digest.insights else "Nothing new today."
     context = dict(

@@ -247,8 +247,30 @@ class App:
         first = min(sources, key=lambda s: s.episode.published or day, default=None)
         others = [name for name in insight.show_names if first is None or name != first.quote.show]
         return self.page(
-            200, "web_insight.html.j2", date=day, insight=insight, sources=sources, first=first, others=others
+            200,
+            "web_insight.html.j2",
+            date=day,
+            insight=insight,
+            sources=sources,
+            first=first,
+            others=others,
+            feedback=self._feedback_actions(request, day, insight.rank),
         )
+
+    def _feedback_actions(self, request: Request, day: str, rank: int) -> list[tuple[str, str]]:
+        """For a reader who came from their mail (its link carries their signed feedback tokens): the
+        "more/less like this" buttons' labels and form actions; none for anyone else."""
+        at, actions = request.query.get("at", ""), []
+        if at != f"{day}:{rank}":
+            return []
+        for direction in ("more", "less"):
+            token = request.query.get(direction, "")
+            try:
+                self._reader(feedback_purpose(direction, day, rank), token)
+            except signing.BadToken:
+                return []
+            actions.append((f"{direction.capitalize()} like this", f"/feedback/{direction}/{day}/{rank}/{token}"))
+        return actions
 
     def _source(self, quote: Quote) -> Source:
         segments = self.store.segments(quote.episode_id)

@@ -139,6 +139,16 @@ def test_a_reader_sets_preferences_and_says_less_like_this_from_links_in_a_real_
     [click] = store.clicks(sub.id)
     assert click.direction == -1 and click.text == store.digest(DAY).insights[0].text
 
+    body = mail.get_body(("html",)).get_content()
+    insight_page = html.unescape(re.search(r'href="(http://[^"]+/insight/\d+\?at=[^"]+)"', body).group(1))
+    page.goto(insight_page)  # the headline of a common pick opens its archive page with the reader's buttons
+    page.click("text=More like this")
+    assert "Noted" in page.inner_text("main")
+    [click] = store.clicks(sub.id)
+    assert click.direction == 1  # a second click on the same insight replaces the first
+    page.goto(insight_page.split("?")[0])  # anyone else sees the page without them
+    assert page.locator(".insight").count() == 1 and page.locator(".feedback").count() == 0
+
     page.goto(less.replace("/less/", "/more/"))  # a token is bound to its direction and insight
     assert "does not work" in page.inner_text("h1")
     time.sleep(1.1)  # links signed in the second of revoking still work
