@@ -23,18 +23,16 @@ from urllib.parse import parse_qs, urlsplit
 from digest import render, signing
 from digest.archive import KINDS, Archive, Filters
 from digest.config import Config
-from digest.deliver import DeliveryError, feedback_purpose, send_confirmation, validate_address
+from digest.deliver import DeliveryError, send_confirmation, validate_address
 from digest.errors import ConfigError, DigestError, NotFoundError
-from digest.models import Episode, Quote, Segment, Subscriber, SubscriberStatus
+from digest.models import Episode, Quote, Segment, SubscriberStatus
 from digest.proxy import client_address, trusted_networks
 from digest.rank import audio_link
-from digest.readers import COUNTS, Preferences
 from digest.store import Store
+from digest.web_readers import FEEDBACK, ReaderPages
 
 log = logging.getLogger(__name__)
 _MAX_FORM = 16 * 1024
-_FEEDBACK = r"/feedback/(more|less)/(\d{4}-\d{2}-\d{2})/(\d+)/([\w.-]+)"
-_MAX_INTERESTS, _MAX_INTEREST_CHARS = 5, 80
 _SWEEP_AT = 10_000  # client addresses remembered for the subscribe rate limit before stale ones are dropped
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -76,6 +74,7 @@ class App:
         self._embedder = None
         self._subscribes: dict[str, list[float]] = {}  # client or target address -> times of recent subscribes
         self.proxies = trusted_networks(config["web.trusted_proxies"])
+        self.readers = ReaderPages(self)
         self.routes: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/", self.home),
             ("GET", r"/archive", self.archive),
@@ -94,10 +93,10 @@ class App:
             ("POST", r"/confirm/([\w.-]+)", self.confirm),
             ("GET", r"/unsubscribe/([\w.-]+)", self.unsubscribe_form),
             ("POST", r"/unsubscribe/([\w.-]+)", self.unsubscribe),
-            ("GET", r"/preferences/([\w.-]+)", self.preferences_form),
-            ("POST", r"/preferences/([\w.-]+)", self.preferences),
-            ("GET", _FEEDBACK, self.feedback_form),
-            ("POST", _FEEDBACK, self.feedback),
+            ("GET", r"/preferences/([\w.-]+)", self.readers.preferences_form),
+            ("POST", r"/preferences/([\w.-]+)", self.readers.preferences),
+            ("GET", FEEDBACK, self.readers.feedback_form),
+            ("POST", FEEDBACK, self.readers.feedback),
         ]
 
     # plumbing
@@ -254,23 +253,8 @@ class App:
             sources=sources,
             first=first,
             others=others,
-            feedback=self._feedback_actions(request, day, insight.rank),
+            feedback=self.readers.actions(request, day, insight.rank),
         )
-
-    def _feedback_actions(self, request: Request, day: str, rank: int) -> list[tuple[str, str]]:
-        """For a reader who came from their mail (its link carries their signed feedback tokens): the
-        "more/less like this" buttons' labels and form actions; none for anyone else."""
-        at, actions = request.query.get("at", ""), []
-        if at != f"{day}:{rank}":
-            return []
-        for direction in ("more", "less"):
-            token = request.query.get(direction, "")
-            try:
-                self._reader(feedback_purpose(direction, day, rank), token)
-            except signing.BadToken:
-                return []
-            actions.append((f"{direction.capitalize()} like this", f"/feedback/{direction}/{day}/{rank}/{token}"))
-        return actions
 
     def _source(self, quote: Quote) -> Source:
         segments = self.store.segments(quote.episode_id)
@@ -356,12 +340,12 @@ class App:
 
     # subscribe, confirm, unsubscribe: the only writes
 
-    def _csrf_pair(self) -> tuple[str, str]:
+    def csrf_pair(self) -> tuple[str, str]:
         nonce = secrets.token_urlsafe(16)
         return nonce, signing.sign(self.config, "csrf", nonce)
 
     def subscribe_form(self, request: Request, message: str | None = None, status: int = 200) -> Response:
-        nonce, token = self._csrf_pair()
+        nonce, token = self.csrf_pair()
         response = self.form_page(
             status,
             "Subscribe to the daily digest",
@@ -374,7 +358,7 @@ class App:
         response.headers["Set-Cookie"] = f"csrf={nonce}; Path=/; HttpOnly; SameSite=Strict"
         return response
 
-    def _csrf_ok(self, request: Request) -> bool:
+    def csrf_ok(self, request: Request) -> bool:
         """Whether a form's signed CSRF token matches the nonce of its cookie."""
         try:
             nonce = signing.verify(self.config, "csrf", request.form.get("csrf", ""))
@@ -383,7 +367,7 @@ class App:
         return bool(nonce) and secrets.compare_digest(nonce, request.cookies.get("csrf", ""))
 
     def subscribe(self, request: Request) -> Response:
-        if not self._csrf_ok(request):
+        if not self.csrf_ok(request):
             return self.subscribe_form(request, "The form expired; please try again.", status=403)
         try:
             email = validate_address(request.form.get("email", ""))
@@ -473,86 +457,6 @@ class App:
         except NotFoundError:
             pass  # already removed: unsubscribing is still done
         return self.form_page(200, "Unsubscribed", message=f"{email} will get no more mail.")
-
-    # a reader's own digest: preferences and feedback, reached from signed links in their mail
-
-    def _reader(self, purpose: str, token: str) -> Subscriber:
-        """The active subscriber a preferences or feedback link was signed for, if it has not expired and
-        was not revoked."""
-        email, issued = signing.verify_expiring(
-            self.config,
-            purpose,
-            token,
-            self.config["web.link_ttl"] * 86400,
-            "this link has expired; the next digest has a fresh one",
-        )
-        try:
-            sub = self.store.subscriber(email)
-        except NotFoundError:
-            sub = None
-        if sub is None or sub.status is not SubscriberStatus.ACTIVE:
-            raise signing.BadToken(f"{email} is not subscribed")
-        if issued < self.store.links_revoked(sub.id):
-            raise signing.BadToken("this link was revoked; the next digest has a fresh one")
-        return sub
-
-    def preferences_form(self, request: Request, token: str, message: str | None = None) -> Response:
-        sub = self._reader("preferences", token)
-        nonce, csrf = self._csrf_pair()
-        prefs = self.store.preferences(sub.id)
-        response = self.page(
-            200,
-            "web_preferences.html.j2",
-            email=sub.email,
-            action=f"/preferences/{token}",
-            csrf=csrf,
-            feeds=self.store.feeds(),
-            chosen=prefs.feed_ids,
-            interests="\n".join(prefs.interests),
-            count=prefs.count or self.config["rank.top_k"],
-            counts=COUNTS,
-            message=message,
-        )
-        response.headers["Set-Cookie"] = f"csrf={nonce}; Path=/; HttpOnly; SameSite=Strict"
-        return response
-
-    def preferences(self, request: Request, token: str) -> Response:
-        sub = self._reader("preferences", token)
-        if not self._csrf_ok(request):
-            return self.preferences_form(request, token, "The form expired; please try again.")
-        feeds = [f.id for f in self.store.feeds()]
-        chosen = [f for f in feeds if request.form.get(f"show-{f}")]
-        interests = [
-            line.strip()[:_MAX_INTEREST_CHARS]
-            for line in request.form.get("interests", "").splitlines()
-            if line.strip()
-        ][:_MAX_INTERESTS]
-        count = int(c) if (c := request.form.get("count", "")).isdigit() and int(c) in COUNTS else None
-        vectors = self.embedder().embed(interests) if interests else None
-        prefs = Preferences(None if not chosen or len(chosen) == len(feeds) else chosen, interests, vectors, count)
-        self.store.save_preferences(sub.id, prefs)
-        return self.preferences_form(request, token, "Saved. Your next digest follows these choices.")
-
-    def feedback_form(self, request: Request, direction: str, day: str, position: str, token: str) -> Response:
-        self._reader(feedback_purpose(direction, day, int(position)), token)
-        candidates = {c.position: c for c in self.store.candidates(day)[0]}
-        if int(position) not in candidates:
-            raise NotFoundError(f"no insight {position} in the digest of {day}")
-        return self.form_page(
-            200,
-            f"{direction.capitalize()} like this",
-            message=f"Send you {direction} insights like “{candidates[int(position)].insight.text}”?",
-            action=request.path,
-            button=f"Yes, {direction} like this",
-        )
-
-    def feedback(self, request: Request, direction: str, day: str, position: str, token: str) -> Response:
-        """A click's POST: the signed link is the authority (a GET only asks, so mail scanners change nothing)."""
-        sub = self._reader(feedback_purpose(direction, day, int(position)), token)
-        picked = self.store.record_click(sub.id, day, int(position), 1 if direction == "more" else -1)
-        return self.form_page(
-            200, "Thanks", message=f"Noted: {direction} like “{picked.insight.text}” from your next digest on."
-        )
 
 
 @dataclass

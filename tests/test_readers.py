@@ -159,7 +159,7 @@ def test_feedback_fades_with_its_half_life():
     assert float(old[0]) == pytest.approx(0.5 * float(fresh[0]))
 
 
-def test_preferences_and_feedback_links_expire_and_stop_with_the_subscription(home, store):
+def test_preferences_and_feedback_links_expire_need_csrf_and_stop_with_the_subscription(home, store):
     from digest import signing
     from digest.deliver import feedback_purpose, preferences_url
     from digest.models import Digest, SubscriberStatus
@@ -170,6 +170,8 @@ def test_preferences_and_feedback_links_expire_and_stop_with_the_subscription(ho
     store.add_subscriber("reader@example.com")
     fresh = preferences_url(config, "reader@example.com").split("/preferences/")[1]
     assert app.handle(Request("GET", f"/preferences/{fresh}", {})).status == 200
+    no_csrf = app.handle(Request("POST", f"/preferences/{fresh}", {}, {"count": "3"}))  # a forged form post
+    assert no_csrf.status == 403 and store.preferences(store.subscriber("reader@example.com").id) == Preferences()
     old = signing.sign(config, "preferences", "reader@example.com", int(time.time()) - 61 * 86400)
     expired = app.handle(Request("GET", f"/preferences/{old}", {}))
     assert expired.status == 400 and b"expired" in expired.body
