@@ -91,6 +91,8 @@ def test_the_run_keeps_candidates_and_each_reader_gets_their_own_digest_once(day
     report = json.loads(invoke("subscribers", "show", "keen@example.com", "--date", DAY, "--json"))
     assert report["sent"] and report["picks"][0]["why"].startswith(f"runner-up {runner_up.position} of")
     assert "interests and feedback +" in report["picks"][0]["why"]
+    printed = invoke("subscribers", "show", "picky@example.com", "--date", DAY)
+    assert "insights a day: 3" in printed and printed.count("why: ") == len(picky) and "(as sent)" in printed
     exported = json.loads(invoke("subscribers", "export", "keen@example.com"))
     assert exported["preferences"]["interests"] == [runner_up.insight.text]
     assert [s["text"] for s in exported["sent"]] == headlines(mails["keen@example.com"])
