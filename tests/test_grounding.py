@@ -25,6 +25,7 @@ SOURCE = [
         "Meta says Llama 3 beat Google's Gemma, lifting scores from 17 to 83 percent.",  # possessives
         "Licence changes hurt infrastructure such as Redis and OpenSearch.",  # one word for two
         "Automattic gives 3,915 hours a week, the Changelog News episode says.",  # digit groups, a title's words
+        "An essay, 'Software for Redis', says Automattic gives.",  # a closing quotation mark ends the word
     ],
 )
 def test_what_the_episode_says_is_grounded(text):

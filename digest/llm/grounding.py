@@ -89,7 +89,7 @@ def facts(text: str) -> tuple[list[str], list[str]]:
     numbers: list[str] = []
     names: list[str] = []
     for m in TOKEN.finditer(text):
-        token = m.group().rstrip(".,")
+        token = m.group().rstrip(".,'’")  # a closing quotation mark is not part of the word
         if any(c.isdigit() for c in token):
             (names if any(c.isalpha() for c in token) else numbers).append(token)
         elif token[0].isupper() and (
