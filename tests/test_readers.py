@@ -187,3 +187,24 @@ def test_preferences_and_feedback_links_expire_need_csrf_and_stop_with_the_subsc
     gone = app.handle(Request("POST", f"/feedback/less/2026-11-20/2/{token}", {}))
     assert gone.status == 400 and b"not subscribed" in gone.body
     assert not store.clicks(store.subscriber("reader@example.com").id)
+
+
+def test_day_candidates_keep_the_common_picks_first_and_drop_runners_up_that_repeat_them():
+    """In select mode the model's picks are the common ones and the ranker's wider pick the pool: a pool
+    member that tells a common pick's story again is left out, whatever its wording."""
+    from digest.models import Quote
+    from digest.readers import day_candidates
+
+    def insight(text: str, claim_id: int) -> Insight:
+        return Insight(1, text, text, 1, 1, 1.0, 0.5, 0.0, quotes=[Quote(text, "Show", "Ep", 0.0, None, claim_id)])
+
+    model_picks = [insight(AI[0], 1), insight(OTHER[2], 2)]
+    pool = [insight(AI[0].replace("OpenAI", "OpenAI, our guest said,"), 3), insight(OTHER[0], 4)]
+    vectors = vectors_of(tuple(i.text for i in model_picks + pool))
+    found, kept = day_candidates(model_picks, pool, vectors, {1: 10, 2: 20, 3: 30, 4: 40}, threshold=0.5)
+    assert [(c.position, c.common, c.insight.text, c.feed_ids) for c in found] == [
+        (1, True, AI[0], [10]),
+        (2, True, OTHER[2], [20]),
+        (3, False, OTHER[0], [40]),
+    ]
+    assert kept.shape == (3, 384) and np.allclose(kept[2], vectors[3])
