@@ -766,7 +766,7 @@ def transcript(app: App, episode: int, as_json: bool) -> None:
 
 @cli.group()
 def secret() -> None:
-    """The key that signs unsubscribe and confirmation links."""
+    """The key that signs unsubscribe, confirmation, preferences and feedback links."""
 
 
 @secret.command("rotate")

@@ -31,7 +31,8 @@ def secret(config: Config) -> bytes:
 
 
 def rotate(config: Config) -> None:
-    """Replace the signing secret: every link signed so far (unsubscribe, confirmation) stops working."""
+    """Replace the signing secret: every link signed so far (unsubscribe, confirmation, preferences,
+    feedback) stops working."""
     config.path("secret.key").unlink(missing_ok=True)
     secret(config)
 
