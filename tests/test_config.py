@@ -79,3 +79,14 @@ def test_a_renamed_setting_says_what_replaced_it(home):
     (home / "config.toml").write_text("[llm]\nenabled = true\n")
     with pytest.raises(ConfigError, match=r'llm.enabled was replaced: set llm.mode = "rewrite"'):
         load(home)
+
+
+def test_a_model_mode_without_a_model_is_a_configuration_error_at_start(home):
+    """llm.mode = select with no llm.base_url fails when the configuration loads, not halfway through a run."""
+    (home / "config.toml").write_text('[llm]\nmode = "select"\nmodel = "qwen2.5:7b-instruct"\n')
+    with pytest.raises(ConfigError, match="llm.mode = 'select' needs llm.base_url"):
+        load(home)
+    out = CliRunner().invoke(cli, ["--home", str(home), "run", "--dry-run"])
+    assert out.exit_code == 1 and out.output.startswith("Error: ") and "llm.base_url" in out.output
+    (home / "config.toml").write_text('[llm]\nmode = "select"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n')
+    assert load(home)["llm.mode"] == "select"
