@@ -100,7 +100,8 @@ def build_digest(
         embedder = embedder or get_embedder(config)
         vectors = embed_cached(store, embedder, [c.text for c in kept])
         info = {e.id: ClaimInfo(e.show or "", e.title, e.enclosure_url) for e in window}
-        sent = _archive(config, store, embedder, "sent", date, store.sent_texts(date))
+        sent_texts = store.sent_texts(date)
+        sent = _archive(config, store, embedder, "sent", date, sent_texts)
         heard_texts = sorted({c.text for c in store.claims(store.heard_before(date), kept_only=True)})
         heard = _archive(config, store, embedder, "heard", date, heard_texts)
         by_episode: dict[int, list[Claim]] = {}
@@ -126,7 +127,7 @@ def build_digest(
         if client is not None and mode == "select":
             segments = {e.id: store.segments(e.id) for e in window}
             scores = statement_scores(kept, vectors, settings, context)
-            day = Day(window, segments, by_episode, kept, vectors, info, context, settings, scores)
+            day = Day(window, segments, by_episode, kept, vectors, info, context, settings, scores, sent_texts)
             try:
                 digest.insights, digest.runners_up, digest.key_points = select(
                     client, day, embedder, lambda e: offline(e, POINTS_PER_PART)[0]

@@ -5,4 +5,4 @@ answers in JSON. Bump :data:`VERSION` whenever a template or schema changes: cac
 by it, so a changed prompt is asked afresh.
 """
 
-VERSION = 4
+VERSION = 5

@@ -11,7 +11,8 @@
 2. **Reduce.** Embeddings propose grounded key points of other shows that may agree with a point; the
    model confirms which really do. A candidate carries every member's claim and quotes; "said on N
    shows" counts the confirmed members' shows.
-3. **Select.** Candidates already sent are dropped; the model sees every other candidate with its claims
+3. **Select.** Candidates that repeat a point already sent are dropped, and one close to what was sent is
+   shown with it, for the model to judge whether it is news; the model sees every other candidate with its claims
    and full quotes, as many as the context holds (pre-ranked by the offline ranker's score), and picks
    up to ``rank.top_k`` distinct stories with a one-line reason each.
 4. **Write.** The model writes each pick's headline from its claims and every quote with its show, and
@@ -46,6 +47,7 @@ ANSWER_TOKENS = 2000
 PROMPT_TOKENS = 900  # the system prompt and its schema, roughly
 CHARS_PER_TOKEN = 3  # conservative for transcripts: names and numbers cut into more tokens than prose
 OVERLAP_CHARS = 600  # of the part before, opening each later part
+SAME_POINT_SENT = 0.8  # cosine to something already sent at which a candidate repeats it (MiniLM)
 FACT_WINDOW = 180.0  # seconds around a quote where a claim's numbers must stand
 
 
@@ -69,6 +71,7 @@ class Day:
     context: DayContext
     settings: RankSettings
     scores: dict[int, float] = field(default_factory=dict)  # the offline ranker's log-odds by kept statement id
+    sent: list[str] = field(default_factory=list)  # what earlier digests sent, row for row with ``context.sent``
 
 
 @dataclass
@@ -91,6 +94,7 @@ class _Candidate:
     vector: np.ndarray
     score: float = 0.0
     novelty: float = 1.0
+    sent_before: str = ""  # the closest thing an earlier digest sent, when it may be the same story
     rejected: str = ""
     reason: str = ""
 
@@ -321,20 +325,27 @@ def reduce(client: LlmClient, points: list[KeyPoint], embedder: Embedder) -> lis
 
 
 def _judge_novelty(candidates: list[_Candidate], day: Day) -> None:
-    """Novelty against what was heard before the digest's date; a candidate too close to anything already
-    sent is dropped. Each candidate's score is the offline ranker's best for the statements it quotes."""
+    """Novelty against what was heard before the digest's date. A candidate that repeats a point already sent
+    (:data:`SAME_POINT_SENT`) is dropped; one merely close to it (``rank.novelty_threshold``) goes to
+    selection with what was sent, for the model to judge whether it is a new development of the story.
+    Each candidate's score is the offline ranker's best for the statements it quotes."""
     if not candidates:
         return
     claims = np.stack([c.vector for c in candidates])
     heard = max_similarity(claims, day.context.heard)
-    sent = max_similarity(claims, day.context.sent)
-    for c, h, s in zip(candidates, heard, sent):
+    sent = day.context.sent if day.context.sent is not None else np.zeros((0, claims.shape[1]), dtype=np.float32)
+    sims = claims @ sent.T
+    for c, h, row in zip(candidates, heard, sims):
         c.novelty = round(float(np.clip(1 - h, 0, 1)), 4)
         c.score = round(max((day.scores.get(q.claim_id, -10.0) for q in c.quotes), default=-10.0), 4)
-        if s >= day.settings.novelty_threshold:
+        closest = int(np.argmax(row)) if len(row) else -1
+        s = float(row[closest]) if len(row) else 0.0
+        if s >= SAME_POINT_SENT:
             c.rejected = f"already sent in an earlier digest (similarity {s:.2f})"
             for m in c.points:
                 m.fate += f"; {c.rejected}"
+        elif s >= day.settings.novelty_threshold and closest < len(day.sent):
+            c.sent_before = day.sent[closest]
 
 
 def _entry(c: _Candidate) -> dict:
@@ -344,6 +355,7 @@ def _entry(c: _Candidate) -> dict:
         "claims": [{"show": m.quotes[0].show, "claim": m.claim} for m in c.points],
         "shows": c.shows,
         "novelty": c.novelty,
+        "sent_before": c.sent_before,
         "quotes": [{"show": q.show, "text": q.text} for q in c.quotes],
     }
 
