@@ -46,7 +46,7 @@ def serve_feed(server, days_ago: float, title: str = "My Own Show") -> str:
         "ep-532",
         datetime.now(UTC) - timedelta(days=days_ago),
         transcripts=((srt, "application/x-subrip"),),
-        xml="<link>https://podcast.example/532</link>",
+        xml="<link>https://podcast.example.com/532</link>",
     )
     return server.add("/feed.xml", rss(title, [item]).encode(), content_type="application/rss+xml")
 
@@ -171,9 +171,9 @@ def test_digest_serve_warns_at_start_when_it_serves_elsewhere_than_its_links_nam
     [
         ("http://127.0.0.1:8080", "127.0.0.1", 8080, False),
         ("http://localhost:8080/", "127.0.0.1", 8080, False),
-        ("http://archive.example:8080", "0.0.0.0", 8080, False),
+        ("http://archive.example.com:8080", "0.0.0.0", 8080, False),
         ("http://127.0.0.1:8080", "127.0.0.1", 18431, True),
-        ("https://digest.example", "127.0.0.1", 8080, True),
+        ("https://digest.example.com", "127.0.0.1", 8080, True),
     ],
 )
 def test_serve_warns_when_links_name_another_address(home, monkeypatch, base, host, port, warns):
