@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,19 @@ DATE = DateParam()
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_jsonable))
+
+
+def print_listing(rows: list, as_json: bool, empty: str, header: str, line: Callable[[Any], str]) -> None:
+    """A listing: its rows as JSON, else a header and a line a row, else one line saying there are none."""
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(empty, err=True)
+        return
+    click.echo(header)
+    for row in rows:
+        click.echo(line(row))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -366,16 +380,13 @@ def send(app: App, date_: str | None, to: tuple[str, ...], resend: bool, retry_f
 @pass_app
 def deliveries(app: App, date_: str | None, as_json: bool) -> None:
     """Show the send ledger: who got which digest, and what failed."""
-    rows = app.store.deliveries(date_)
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo(f"No deliveries{' of ' + date_ if date_ else ''} yet.", err=True)
-        return
-    click.echo(f"{'DATE':<10}  {'STATUS':<9} EMAIL")
-    for d in rows:
-        click.echo(f"{d.date}  {d.status:<9} {d.email}" + (f"  ({d.error})" if d.error else ""))
+    print_listing(
+        app.store.deliveries(date_),
+        as_json,
+        f"No deliveries{' of ' + date_ if date_ else ''} yet.",
+        f"{'DATE':<10}  {'STATUS':<9} EMAIL",
+        lambda d: f"{d.date}  {d.status:<9} {d.email}" + (f"  ({d.error})" if d.error else ""),
+    )
 
 
 @cli.command()

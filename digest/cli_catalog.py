@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli import DATE, App, cli, emit_json, pass_app
+from digest.cli import DATE, App, cli, emit_json, pass_app, print_listing
 from digest.errors import DigestError
 from digest.models import Status, SubscriberStatus
 from digest.render import clock
@@ -36,18 +36,13 @@ def subscribers_add(app: App, emails: tuple[str, ...]) -> None:
 @pass_app
 def subscribers_list(app: App, show_all: bool, as_json: bool) -> None:
     """List subscribers."""
-    rows = app.store.subscribers(None if show_all else SubscriberStatus.ACTIVE)
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo(
-            "No subscribers yet: `digest subscribers add EMAIL`." if show_all else "No active subscribers.", err=True
-        )
-        return
-    click.echo(f"{'ID':>4}  {'STATUS':<12} EMAIL")
-    for s in rows:
-        click.echo(f"{s.id:>4}  {s.status:<12} {s.email}")
+    print_listing(
+        app.store.subscribers(None if show_all else SubscriberStatus.ACTIVE),
+        as_json,
+        "No subscribers yet: `digest subscribers add EMAIL`." if show_all else "No active subscribers.",
+        f"{'ID':>4}  {'STATUS':<12} EMAIL",
+        lambda s: f"{s.id:>4}  {s.status:<12} {s.email}",
+    )
 
 
 @subscribers.command("remove")
@@ -201,21 +196,14 @@ def feeds_add(app: App, urls: tuple[str, ...]) -> None:
 @pass_app
 def feeds_list(app: App, as_json: bool) -> None:
     """List followed feeds and the last poll's error, if any."""
-    rows = app.store.feeds()
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("No feeds followed yet: `digest feeds add URL`.", err=True)
-        return
-    click.echo(f"{'ID':>4}  TITLE  URL  [STATE]")
-    for f in rows:
-        state = (
-            f"ERROR: {f.last_error}"
-            if f.last_error
-            else (f"polled {f.last_polled}" if f.last_polled else "not polled yet")
-        )
-        click.echo(f"{f.id:>4}  {f.title or '-'}  {f.url}  [{state}]")
+
+    def line(f) -> str:
+        polled = f"polled {f.last_polled}" if f.last_polled else "not polled yet"
+        state = f"ERROR: {f.last_error}" if f.last_error else polled
+        return f"{f.id:>4}  {f.title or '-'}  {f.url}  [{state}]"
+
+    empty = "No feeds followed yet: `digest feeds add URL`."
+    print_listing(app.store.feeds(), as_json, empty, f"{'ID':>4}  TITLE  URL  [STATE]", line)
 
 
 @feeds.command("remove")
@@ -261,18 +249,19 @@ def episodes() -> None:
 def episodes_list(app: App, status: str | None, feed_ref: str | None, limit: int | None, as_json: bool) -> None:
     """List episodes, newest first, with their pipeline state."""
     feed_id = app.store.feed(feed_ref).id if feed_ref else None
-    rows = app.store.episodes(Status(status) if status else None, feed_id, limit)
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo(f"No {status + ' ' if status else ''}episodes.", err=True)
-        return
-    click.echo(f"{'ID':>5}  {'STATUS':<11} {'PUBLISHED':<10} {'LENGTH':>8}  SHOW — TITLE")
-    for e in rows:
+
+    def line(e) -> str:
         err = f"  ({e.attempts} failed: {e.error})" if e.error else ""
         when, length = (e.published or "")[:10], clock(e.duration) if e.duration else "-"
-        click.echo(f"{e.id:>5}  {e.status.value:<11} {when:<10} {length:>8}  {e.show or '-'} — {e.title}{err}")
+        return f"{e.id:>5}  {e.status.value:<11} {when:<10} {length:>8}  {e.show or '-'} — {e.title}{err}"
+
+    print_listing(
+        app.store.episodes(Status(status) if status else None, feed_id, limit),
+        as_json,
+        f"No {status + ' ' if status else ''}episodes.",
+        f"{'ID':>5}  {'STATUS':<11} {'PUBLISHED':<10} {'LENGTH':>8}  SHOW — TITLE",
+        line,
+    )
 
 
 @cli.command()
