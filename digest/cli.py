@@ -345,7 +345,7 @@ def show(app: App, date_: str | None, fmt: str, explain: bool, reader: str | Non
         sub = store.subscriber(reader)
         day = ReaderDay.load(app.config, store, digest)
         digest, positions = day.digest_for(day.current(store, sub.id)[0])
-        email, pages = sub.email, store.insight_ids(digest.date)
+        email, pages = sub.email, day.pages
     if fmt == "json":
         emit_json(digest.to_json(explain, app.config.url("")))
         return

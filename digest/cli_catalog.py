@@ -69,15 +69,18 @@ def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> 
     shows = "all" if prefs.feed_ids is None else [titles.get(f, f"feed {f}") for f in prefs.feed_ids]
     day = ReaderDay.load(app.config, store, store.digest(date_))
     picks, fixed = day.current(store, sub.id)
+    due = fixed or day.due(prefs)
     mine, _ = day.digest_for(picks)
     why = {i.rank: p.why for i, p in zip(mine.insights, picks)}
     chosen = [{"rank": i.rank, "text": i.text, "why": why.get(i.rank, "the common digest")} for i in mine.insights]
+    chosen = chosen if due else []
     data = {
         "email": sub.email,
         "status": sub.status,
         "shows": shows,
         "interests": prefs.interests,
         "count": prefs.count or app.config["rank.top_k"],
+        "frequency": prefs.frequency,
         "clicks": len(store.clicks(sub.id)),
         "date": day.digest.date,
         "sent": fixed,
@@ -89,8 +92,11 @@ def subscribers_show(app: App, email: str, date_: str | None, as_json: bool) -> 
     click.echo(f"{sub.email} ({sub.status})")
     click.echo(f"  shows: {'all' if shows == 'all' else ', '.join(shows)}")
     click.echo(f"  interests: {', '.join(prefs.interests) or 'none'}")
-    click.echo(f"  insights a day: {data['count']}; clicks: {data['clicks']}")
-    click.echo(f"Picks of {day.digest.date} ({'as sent' if fixed else 'not sent yet: what they would get now'}):")
+    weekly_day = app.config["readers.weekly_day"]
+    every = "a day" if prefs.frequency == "daily" else f"a week, on {weekly_day}s"
+    click.echo(f"  insights {every}: {data['count']}; clicks: {data['clicks']}")
+    state = "as sent" if fixed else "not sent yet: what they would get now" if due else f"weekly: sent on {weekly_day}s"
+    click.echo(f"Picks of {day.digest.date} ({state}):")
     for p in chosen:
         click.echo(f"  {p['rank']}. {p['text']}\n      why: {p['why']}")
 

@@ -157,6 +157,11 @@ SETTINGS: list[Setting] = [
     ),
     Setting("mail.from", "digest@localhost", "From address of the daily email."),
     Setting("mail.subject", "Top 5 podcast insights — {date}", "Subject; {date} is the digest date."),
+    Setting(
+        "mail.weekly_subject",
+        "The week's top podcast insights — week to {date}",
+        "Subject of a weekly reader's mail; {date} is the send day.",
+    ),
     Setting("mail.quiet_day_note", False, "Send a short note on days with nothing new."),
     Setting("smtp.host", "", "SMTP server; empty writes mail to $DIGEST_HOME/outbox/."),
     Setting("smtp.port", 587, "SMTP port.", minimum=1),
@@ -202,6 +207,13 @@ SETTINGS: list[Setting] = [
         14.0,
         "Days after which a 'more/less like this' click counts half as much.",
         minimum=0.1,
+    ),
+    Setting(
+        "readers.weekly_day",
+        "sunday",
+        "Weekday whose digest run sends weekly readers the week's best: from the candidates of that day's digest "
+        "and the six days before it.",
+        choices=("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
     ),
     Setting("schedule.cron", "0 6 * * *", "Crontab expression for `digest schedule`."),
     Setting("schedule.timezone", "UTC", "Time zone of the schedule and of digest dates."),

@@ -216,11 +216,15 @@ def feedback_purpose(direction: str, date: str, position: int) -> str:
     return f"feedback:{direction}:{date}:{position}"
 
 
-def feedback_links(config: Config, email: str, date: str, position: int, pages: dict[int, int]) -> tuple[str, str, str]:
-    """A reader's "more like this" and "less like this" links for one candidate, and (for a common pick,
-    whose archive page ``pages`` gives by rank) that page with the same two buttons; else ''."""
+def feedback_links(
+    config: Config, email: str, date: str, position: int, pages: dict[tuple[str, int], int]
+) -> tuple[str, str, str]:
+    """A reader's "more like this" and "less like this" links for one candidate of the digest of ``date``, and
+    (for a common pick, whose archive page ``pages`` gives by date and rank) that page with the same two
+    buttons; else ''."""
     more, less = (signing.sign_expiring(config, feedback_purpose(d, date, position), email) for d in ("more", "less"))
-    page = f"insight/{pages[position]}?at={date}:{position}&more={more}&less={less}" if position in pages else ""
+    page_id = pages.get((date, position))
+    page = f"insight/{page_id}?at={date}:{position}&more={more}&less={less}" if page_id else ""
     return (
         config.url(f"feedback/more/{date}/{position}/{more}"),
         config.url(f"feedback/less/{date}/{position}/{less}"),
@@ -232,13 +236,15 @@ def render_for(
     config: Config,
     digest: Digest,
     email: str,
-    positions: list[int] | None = None,
-    pages: dict[int, int] | None = None,
+    positions: list[tuple[str, int]] | None = None,
+    pages: dict[tuple[str, int], int] | None = None,
+    weekly: bool = False,
 ) -> tuple[str, str, str]:
-    """Subject, HTML and text of one subscriber's email; ``positions`` (each insight's candidate position)
-    give each insight its "more/less like this" links, and ``pages`` (the common picks' insight ids by
-    rank, which is their position) a headline link to their archive page with the same buttons."""
-    subject = render.subject(config["mail.subject"], digest)
+    """Subject, HTML and text of one subscriber's email; ``positions`` (each insight's candidate date and
+    position) give each insight its "more/less like this" links, and ``pages`` (the common picks' insight
+    ids by date and rank, which is their position) a headline link to their archive page with the same
+    buttons. A ``weekly`` reader's subject is ``mail.weekly_subject``."""
+    subject = render.subject(config["mail.weekly_subject" if weekly else "mail.subject"], digest)
     html, text = render.email_parts(
         digest,
         subject_line=subject,
@@ -247,7 +253,7 @@ def render_for(
         archive_url=config.url(f"digest/{digest.date}"),
         base_url=config.url(""),
         preferences_url=preferences_url(config, email),
-        feedback=[feedback_links(config, email, digest.date, p, pages or {}) for p in positions or []],
+        feedback=[feedback_links(config, email, d, p, pages or {}) for d, p in positions or []],
     )
     return subject, html, text
 
@@ -256,13 +262,14 @@ def build_message(
     config: Config,
     digest: Digest,
     email: str,
-    positions: list[int] | None = None,
-    pages: dict[int, int] | None = None,
+    positions: list[tuple[str, int]] | None = None,
+    pages: dict[tuple[str, int], int] | None = None,
+    weekly: bool = False,
 ) -> EmailMessage:
     """One subscriber's ``multipart/alternative`` message, with RFC 8058 one-click unsubscribe headers;
-    ``positions`` and ``pages`` as for :func:`render_for`."""
+    ``positions``, ``pages`` and ``weekly`` as for :func:`render_for`."""
     sender = validate_address(config["mail.from"])
-    subject, html, text = render_for(config, digest, email, positions, pages)
+    subject, html, text = render_for(config, digest, email, positions, pages, weekly)
     unsubscribe = unsubscribe_url(config, email)
     message = EmailMessage(policy=SMTP_POLICY)
     message["Subject"] = subject
@@ -303,6 +310,7 @@ class DeliveryReport:
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
+    weekly: list[str] = field(default_factory=list)  # weekly readers, whose mail goes out on readers.weekly_day
     stopped: str | None = None  # why sending stopped early (no server, refused login); the rest wait
 
     @property
@@ -314,7 +322,7 @@ class DeliveryReport:
         return (
             f"{len(self.sent)} sent, {len(self.already)} already had it, {len(self.deferred)} deferred, "
             f"{len(self.failed)} failed, {len(self.uncertain)} uncertain"
-        )
+        ) + (f"; {len(self.weekly)} weekly readers wait for their day" if self.weekly else "")
 
 
 def _send_with_retries(
@@ -341,7 +349,9 @@ def deliver(
     resend: bool = False,
     retry_failed: bool = False,
 ) -> DeliveryReport:
-    """Send each active subscriber that has not had it their own digest of the day (see :mod:`digest.readers`).
+    """Send each active subscriber that has not had it their own digest of the day (see :mod:`digest.readers`):
+    a daily reader's every day, a weekly reader's (the week's best) only when the digest's date falls on
+    ``readers.weekly_day``, and then only when it holds an insight or ``mail.quiet_day_note`` is on.
 
     The ledger row goes to ``sending`` (committed) before the message leaves, to
     ``uncertain`` (committed) once SMTP's final ``.`` is written, and to ``sent`` on the
@@ -365,12 +375,19 @@ def deliver(
     subscribers = only if only is not None else store.subscribers(SubscriberStatus.ACTIVE)
     done = {DeliveryStatus.SENT, DeliveryStatus.UNCERTAIN} | (set() if retry_failed else {DeliveryStatus.FAILED})
     day = ReaderDay.load(config, store, digest)
-    pages = store.insight_ids(digest.date)
     with sender or sender_for(config) as out:
         for sub in subscribers:
+            prefs = store.preferences(sub.id)
+            if not day.due(prefs):
+                report.weekly.append(sub.email)
+                continue
             row = store.delivery(digest.date, sub.id)
             mine, positions = day.digest_for(day.picks(store, sub.id))  # the reader's own, fixed once chosen
-            message = build_message(config, mine, sub.email, positions, pages)  # a bad setting or template stops here
+            weekly = prefs.frequency == "weekly"
+            if weekly and not mine.insights and not config["mail.quiet_day_note"]:
+                continue  # a week with nothing new for this reader
+            # a bad setting or template stops here
+            message = build_message(config, mine, sub.email, positions, day.pages, weekly)
             if row is not None and row.status == DeliveryStatus.SENDING and not resend:
                 arrived = out.delivered(message, digest.date)
                 if arrived is None:

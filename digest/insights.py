@@ -65,7 +65,7 @@ def _save_candidates(
             q.anchor = store.segment_anchor(q.episode_id, q.start)
     vectors = embed_cached(store, embedder, [i.statement for i in digest.insights + pool])
     feeds = {c.id: c.feed_id for c in kept}
-    candidates, vectors = day_candidates(digest.insights, pool, vectors, feeds, threshold)
+    candidates, vectors = day_candidates(digest, pool, vectors, feeds, threshold)
     store.save_candidates(digest.date, candidates, vectors)
 
 

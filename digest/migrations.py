@@ -301,4 +301,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE subscribers ADD COLUMN links_revoked TEXT;
         """,
     ),
+    (
+        "m011_weekly_readers",
+        """
+        -- A reader's digest comes daily or weekly (the week's best on readers.weekly_day).
+        ALTER TABLE preferences ADD COLUMN frequency TEXT NOT NULL DEFAULT 'daily';
+        -- A pick keeps its mail's date (date: a weekly mail's send day) apart from its candidate's (source).
+        CREATE TABLE picks_new (
+            date TEXT NOT NULL,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            why TEXT NOT NULL,
+            PRIMARY KEY (date, subscriber_id, rank),
+            FOREIGN KEY (source, position) REFERENCES candidates(date, position) ON DELETE CASCADE
+        );
+        INSERT INTO picks_new (date, subscriber_id, rank, source, position, why)
+            SELECT date, subscriber_id, rank, date, position, why FROM picks;
+        DROP TABLE picks;
+        ALTER TABLE picks_new RENAME TO picks;
+        CREATE INDEX picks_subscriber ON picks(subscriber_id);
+        """,
+    ),
 ]

@@ -25,6 +25,7 @@ from digest.embed import Embedder
 from digest.errors import DigestError
 from digest.insights import build_digest, days_before
 from digest.models import Digest, Episode, Segment, Status
+from digest.readers import weekly_readers
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def run(
 
     One broken feed or episode is recorded and retried on the next run; it never
     stops the others. A digest without insights is sent only when
-    ``mail.quiet_day_note`` is on.
+    ``mail.quiet_day_note`` is on; weekly readers get the week's best on ``readers.weekly_day`` even then.
 
     Args:
         date: The digest date (YYYY-MM-DD); defaults to today in ``schedule.timezone``.
@@ -276,9 +277,11 @@ def run(
         report.digest = build_digest(config, store, day, embedder, progress)
         if not report.digest.insights:
             report.why_empty = why_empty(config, report)
-        if not dry_run and (report.digest.insights or config["mail.quiet_day_note"]):
-            progress(f"Sending to {_count(len(store.subscribers()), 'subscriber')}…")
-            report.delivery = deliver(config, store, report.digest)
+        due = bool(report.digest.insights or config["mail.quiet_day_note"])
+        weekly = [] if due or dry_run else weekly_readers(config, store, day)  # the week's best, sent on its day
+        if not dry_run and (due or weekly):
+            progress(f"Sending to {_count(len(weekly or store.subscribers()), 'subscriber')}…")
+            report.delivery = deliver(config, store, report.digest, only=None if due else weekly)
     return report
 
 

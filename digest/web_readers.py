@@ -9,7 +9,7 @@ from digest import signing
 from digest.deliver import feedback_purpose
 from digest.errors import NotFoundError
 from digest.models import Subscriber, SubscriberStatus
-from digest.readers import COUNTS, Preferences
+from digest.readers import COUNTS, FREQUENCIES, Preferences
 
 if TYPE_CHECKING:
     from digest.web import App, Request, Response
@@ -59,6 +59,9 @@ class ReaderPages:
             interests="\n".join(prefs.interests),
             count=prefs.count or self.app.config["rank.top_k"],
             counts=COUNTS,
+            frequency=prefs.frequency,
+            frequencies=FREQUENCIES,
+            weekly_day=self.app.config["readers.weekly_day"],
             message=message,
         )
         response.headers["Set-Cookie"] = f"csrf={nonce}; Path=/; HttpOnly; SameSite=Strict"
@@ -76,8 +79,10 @@ class ReaderPages:
             if line.strip()
         ][:_MAX_INTERESTS]
         count = int(c) if (c := request.form.get("count", "")).isdigit() and int(c) in COUNTS else None
+        frequency = f if (f := request.form.get("frequency", "")) in FREQUENCIES else "daily"
         vectors = self.app.embedder().embed(interests) if interests else None
-        prefs = Preferences(None if not chosen or len(chosen) == len(feeds) else chosen, interests, vectors, count)
+        shows = None if not chosen or len(chosen) == len(feeds) else chosen
+        prefs = Preferences(shows, interests, vectors, count, frequency)
         self.app.store.save_preferences(sub.id, prefs)
         return self.preferences_form(request, token, "Saved. Your next digest follows these choices.")
 

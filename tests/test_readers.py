@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -148,6 +149,47 @@ def test_a_readers_shows_filter_and_nothing_close_to_what_they_were_sent_comes_a
     assert any(near[n] >= 0.6 for n in range(2, 10) if n + 1 not in again)  # left out for repeating a sent one
 
 
+def week(days: list[list[str]]) -> tuple[list[Candidate], np.ndarray]:
+    """A week's candidates, day after day (dates 2026-11-16 on), each day's first two its common picks."""
+    found, vectors = [], []
+    for n, texts_ in enumerate(days):
+        candidates, v = day(texts_, common=2)
+        found += [replace(c, date=f"2026-11-{16 + n}") for c in candidates]
+        vectors.append(v)
+    return found, np.concatenate(vectors)
+
+
+def test_a_weekly_reader_gets_the_weeks_best_each_story_once_and_nothing_sent_before():
+    # Tuesday leads with Monday's story in other words (cosine 0.68), Friday with Thursday's (0.97)
+    candidates, vectors = week(
+        [[AI[0], OTHER[2]], [AI[5], OTHER[8]], [AI[12], OTHER[0]], [OTHER[4], OTHER[6]], [OTHER[9]]]
+    )
+    row = {(c.date, c.position): n for n, c in enumerate(candidates)}
+
+    def weekly(prefs=None, sent=None):
+        prefs = prefs or Preferences(frequency="weekly")
+        interest = reader_vector(prefs, [], ReaderSettings(), 0.0)
+        return pick(
+            candidates, vectors, prefs, interest, sent, count=5, novelty_threshold=0.6, weight=3.0, distinct=0.5
+        )
+
+    def days(picks) -> list[tuple[int, int]]:
+        return [(int(p.date[-2:]), p.position) for p in picks]
+
+    plain = weekly()  # each day's lead first, earliest first; a lead that repeats an earlier day's yields to it
+    assert days(plain) == [(16, 1), (18, 1), (19, 1), (16, 2), (17, 2)]
+    assert plain[0].why == "#1 of the common digest of 2026-11-16"
+    picked = vectors[[row[p.date, p.position] for p in plain]]
+    assert float((picked @ picked.T - 2 * np.eye(5)).max()) < 0.5  # distinct from each other
+
+    infra = weekly(replace(interests("Postgres performance", "Go programming"), frequency="weekly"))
+    # Wednesday's Postgres and Thursday's Go, neither among the plain picks, come in from across the week
+    assert {(18, 2), (19, 2)} <= set(days(infra)[:3]) and {OTHER[0], OTHER[6]} <= set(INFRA)
+
+    again = weekly(sent=picked[:2])  # nothing close to what the reader had before, Tuesday's lead included
+    assert days(again) == [(19, 1), (16, 2), (17, 2), (18, 2), (19, 2)]
+
+
 def test_feedback_fades_with_its_half_life():
     settings = ReaderSettings(feedback_half_life=14.0)
     v = np.ones(4, dtype=np.float32)
@@ -192,7 +234,7 @@ def test_preferences_and_feedback_links_expire_need_csrf_and_stop_with_the_subsc
 def test_day_candidates_keep_the_common_picks_first_and_drop_runners_up_that_repeat_them():
     """In select mode the model's picks are the common ones and the ranker's wider pick the pool: a pool
     member that tells a common pick's story again is left out, whatever its wording."""
-    from digest.models import Quote
+    from digest.models import Digest, Quote
     from digest.readers import day_candidates
 
     def insight(text: str, claim_id: int) -> Insight:
@@ -201,10 +243,11 @@ def test_day_candidates_keep_the_common_picks_first_and_drop_runners_up_that_rep
     model_picks = [insight(AI[0], 1), insight(OTHER[2], 2)]
     pool = [insight(AI[0].replace("OpenAI", "OpenAI, our guest said,"), 3), insight(OTHER[0], 4)]
     vectors = vectors_of(tuple(i.text for i in model_picks + pool))
-    found, kept = day_candidates(model_picks, pool, vectors, {1: 10, 2: 20, 3: 30, 4: 40}, threshold=0.5)
-    assert [(c.position, c.common, c.insight.text, c.feed_ids) for c in found] == [
-        (1, True, AI[0], [10]),
-        (2, True, OTHER[2], [20]),
-        (3, False, OTHER[0], [40]),
+    digest = Digest("2026-11-20", model_picks)
+    found, kept = day_candidates(digest, pool, vectors, {1: 10, 2: 20, 3: 30, 4: 40}, threshold=0.5)
+    assert [(c.position, c.common, c.insight.text, c.feed_ids, c.date) for c in found] == [
+        (1, True, AI[0], [10], digest.date),
+        (2, True, OTHER[2], [20], digest.date),
+        (3, False, OTHER[0], [40], digest.date),
     ]
     assert kept.shape == (3, 384) and np.allclose(kept[2], vectors[3])

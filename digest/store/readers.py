@@ -43,14 +43,15 @@ class Readers(StoreBase):
                 ],
             )
 
-    def candidates(self, date: str) -> tuple[list[Candidate], np.ndarray]:
-        """A digest's candidates in the day's order, and their vectors row for row (none for digests made
-        before per-reader digests)."""
+    def candidates(self, date: str, since: str | None = None) -> tuple[list[Candidate], np.ndarray]:
+        """A digest's candidates in the day's order (or those of the digests from ``since`` to ``date``, day
+        after day), and their vectors row for row (none for digests made before per-reader digests)."""
         rows = self.db.execute(
-            "SELECT position, common, feed_ids, insight, vector FROM candidates WHERE date = ? ORDER BY position",
-            (date,),
+            "SELECT position, common, feed_ids, insight, vector, date FROM candidates WHERE date BETWEEN ? AND ? "
+            "ORDER BY date, position",
+            (since or date, date),
         ).fetchall()
-        found = [Candidate(r[0], bool(r[1]), json.loads(r[2]), _insight(json.loads(r[3]))) for r in rows]
+        found = [Candidate(r[0], bool(r[1]), json.loads(r[2]), _insight(json.loads(r[3])), r[5]) for r in rows]
         vectors = np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0))
         return found, vectors.astype(np.float32)
 
@@ -58,26 +59,28 @@ class Readers(StoreBase):
 
     def preferences(self, subscriber_id: int) -> Preferences:
         row = self.db.execute(
-            "SELECT feed_ids, interests, vectors, count FROM preferences WHERE subscriber_id = ?", (subscriber_id,)
+            "SELECT feed_ids, interests, vectors, count, frequency FROM preferences WHERE subscriber_id = ?",
+            (subscriber_id,),
         ).fetchone()
         if row is None:
             return Preferences()
         interests = json.loads(row[1])
         vectors = np.frombuffer(row[2], dtype=np.float32).reshape(len(interests), -1) if row[2] else None
-        return Preferences(None if row[0] is None else json.loads(row[0]), interests, vectors, row[3])
+        return Preferences(None if row[0] is None else json.loads(row[0]), interests, vectors, row[3], row[4])
 
     def save_preferences(self, subscriber_id: int, prefs: Preferences) -> None:
         vectors = None if prefs.vectors is None else np.asarray(prefs.vectors, dtype=np.float32).tobytes()
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO preferences (subscriber_id, feed_ids, interests, vectors, count) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO preferences (subscriber_id, feed_ids, interests, vectors, count, frequency) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     subscriber_id,
                     None if prefs.feed_ids is None else json.dumps(prefs.feed_ids),
                     json.dumps(prefs.interests),
                     vectors,
                     prefs.count,
+                    prefs.frequency,
                 ),
             )
 
@@ -95,7 +98,7 @@ class Readers(StoreBase):
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (subscriber_id, date, position, direction, insight.text, row[1]),
             )
-        return Candidate(position, False, [], insight)
+        return Candidate(position, False, [], insight, date)
 
     def clicks(self, subscriber_id: int) -> list[Click]:
         rows = self.db.execute(
@@ -104,30 +107,32 @@ class Readers(StoreBase):
         )
         return [Click(r[0], r[1], r[2], r[3], np.frombuffer(r[4], dtype=np.float32), epoch(r[5])) for r in rows]
 
-    # picks: what each reader was sent
+    # picks: what each reader was sent (a weekly reader's, in the mail of the send day)
 
     def picks(self, date: str, subscriber_id: int) -> list[Pick]:
+        """A reader's picks in their mail of a date."""
         rows = self.db.execute(
-            "SELECT position, why FROM picks WHERE date = ? AND subscriber_id = ? ORDER BY rank", (date, subscriber_id)
+            "SELECT position, why, source FROM picks WHERE date = ? AND subscriber_id = ? ORDER BY rank",
+            (date, subscriber_id),
         )
         return [Pick(*r) for r in rows]
 
     def save_picks(self, date: str, subscriber_id: int, picks: list[Pick]) -> list[Pick]:
-        """Fix a reader's picks of a date unless some are fixed already; returns the fixed ones."""
+        """Fix a reader's picks in their mail of a date unless some are fixed already; returns the fixed ones."""
         with self.transaction() as db:
             if not db.execute(
                 "SELECT 1 FROM picks WHERE date = ? AND subscriber_id = ? LIMIT 1", (date, subscriber_id)
             ).fetchone():
                 db.executemany(
-                    "INSERT INTO picks (date, subscriber_id, rank, position, why) VALUES (?, ?, ?, ?, ?)",
-                    [(date, subscriber_id, n, p.position, p.why) for n, p in enumerate(picks, 1)],
+                    "INSERT INTO picks (date, subscriber_id, rank, source, position, why) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(date, subscriber_id, n, p.date, p.position, p.why) for n, p in enumerate(picks, 1)],
                 )
         return self.picks(date, subscriber_id)
 
     def sent_vectors(self, subscriber_id: int, before: str) -> np.ndarray | None:
-        """Vectors of the candidates a reader was sent before a date."""
+        """Vectors of the candidates a reader was sent in mails before a date."""
         rows = self.db.execute(
-            "SELECT c.vector FROM picks p JOIN candidates c ON c.date = p.date AND c.position = p.position "
+            "SELECT c.vector FROM picks p JOIN candidates c ON c.date = p.source AND c.position = p.position "
             "WHERE p.subscriber_id = ? AND p.date < ?",
             (subscriber_id, before),
         ).fetchall()
@@ -158,7 +163,7 @@ class Readers(StoreBase):
         ]
         picks = self.db.execute(
             "SELECT p.date, p.rank, json_extract(c.insight, '$.text'), p.why FROM picks p "
-            "JOIN candidates c ON c.date = p.date AND c.position = p.position WHERE p.subscriber_id = ? "
+            "JOIN candidates c ON c.date = p.source AND c.position = p.position WHERE p.subscriber_id = ? "
             "ORDER BY p.date, p.rank",
             (subscriber_id,),
         )
@@ -171,7 +176,12 @@ class Readers(StoreBase):
             "status": sub[1],
             "created": sub[2],
             "changed": sub[3],
-            "preferences": {"shows": prefs.feed_ids, "interests": prefs.interests, "count": prefs.count},
+            "preferences": {
+                "shows": prefs.feed_ids,
+                "interests": prefs.interests,
+                "count": prefs.count,
+                "frequency": prefs.frequency,
+            },
             "clicks": clicks,
             "sent": [{"date": d, "rank": r, "text": t, "why": w} for d, r, t, w in picks],
             "deliveries": [{"date": d, "status": s, "attempts": a, "updated": u} for d, s, a, u in deliveries],
