@@ -54,17 +54,18 @@ def _archive(config: Config, store: Store, embedder: Embedder, name: str, date: 
 
 
 def _save_candidates(
-    store: Store, embedder: Embedder, digest: Digest, pool: list[Insight], kept: list[Claim], threshold: float
+    store: Store, embedder: Embedder, digest: Digest, pool: list[Insight], claims: list[Claim], threshold: float
 ) -> None:
-    """Keep the day's candidates for per-reader digests: the stored common picks, then the ranker's
-    runners-up that passed the quality bar, each with its unit vector."""
-    where = {c.id: c for c in kept}
+    """Keep the day's candidates for per-reader digests: the stored common picks, then the runners-up that
+    passed (the ranker's, or in select mode the model's other grounded candidates), each with its unit
+    vector; ``claims`` are the day's statements, which the quotes link to."""
+    where = {c.id: c for c in claims}
     for q in (q for i in pool for q in i.quotes):  # as the stored digest's quotes: their episode and segment
         if q.claim_id in where:
             q.episode_id = where[q.claim_id].episode_id
             q.anchor = store.segment_anchor(q.episode_id, q.start)
     vectors = embed_cached(store, embedder, [i.statement for i in digest.insights + pool])
-    feeds = {c.id: c.feed_id for c in kept}
+    feeds = {c.id: c.feed_id for c in claims}
     candidates, vectors = day_candidates(digest, pool, vectors, feeds, threshold)
     store.save_candidates(digest.date, candidates, vectors)
 
@@ -94,7 +95,7 @@ def build_digest(
     digest = Digest(date, episodes_scanned=len(window), shows_scanned=len({e.feed_id for e in window}))
     every = store.claims([e.id for e in window])
     kept = [c for c in every if c.dropped is None]
-    pool: list[Insight] = []  # the ranker's wider pick: runners-up for per-reader digests
+    pool: list[Insight] = []  # runners-up for per-reader digests: the model's other candidates, or the ranker's
     if kept:
         progress(f"Embedding {len(kept)} statements of {len(window)} episode{'s' if len(window) != 1 else ''}…")
         embedder = embedder or get_embedder(config)
@@ -129,9 +130,13 @@ def build_digest(
             scores = statement_scores(kept, vectors, settings, context)
             day = Day(window, segments, by_episode, kept, vectors, info, context, settings, scores, sent_texts)
             try:
-                digest.insights, digest.runners_up, digest.key_points = select(
-                    client, day, embedder, lambda e: offline(e, POINTS_PER_PART)[0]
+                chosen = select(client, day, embedder, lambda e: offline(e, POINTS_PER_PART)[0])
+                digest.insights, digest.runners_up, digest.key_points = (
+                    chosen.insights,
+                    chosen.runners_up,
+                    chosen.key_points,
                 )
+                pool = chosen.others
                 digest.method, digest.method_note = "llm", client.model
             except LlmUnavailable as exc:
                 log.warning("LLM selection unavailable, ranking offline: %s", exc)
@@ -152,11 +157,13 @@ def build_digest(
                 u.seconds,
             )
         embed_cached(store, embedder, [i.text for i in digest.insights])  # for the archive's semantic search
-        readers = config.section("readers", ReaderSettings)
-        pool = offline(top_k=readers.candidates)[0] if readers.candidates > len(digest.insights) else []
+        limit = config.section("readers", ReaderSettings).candidates
+        if digest.method == "ranker":  # the ranker's wider pick; it repeats the common picks, which are left out
+            pool = offline(top_k=limit)[0] if limit > len(digest.insights) else []
+        pool = pool[:limit]
     store.save_digest(digest, [e.id for e in window])
     stored = store.digest(date)  # as stored: its quotes know their episode and transcript segment
     if kept and embedder is not None:
-        _save_candidates(store, embedder, stored, pool, kept, config["rank.cluster_threshold"])
+        _save_candidates(store, embedder, stored, pool, every, config["rank.cluster_threshold"])
     stored.key_points, stored.llm_usage = digest.key_points, digest.llm_usage
     return stored

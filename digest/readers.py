@@ -73,7 +73,8 @@ class Preferences:
         feed_ids: The shows to take insights from; ``None`` means every followed show.
         interests: Phrases in the reader's words.
         vectors: Their unit vectors, row for row (``None`` without interests).
-        count: Insights a mail (3, 5 or 10); ``None`` means ``rank.top_k``.
+        count: Insights a mail (3, 5 or 10); ``None`` means as many as the common digest has (never
+            padded past the common picks; a weekly reader: ``rank.top_k``).
         frequency: ``daily``, or ``weekly`` for the week's best on ``readers.weekly_day``.
     """
 
@@ -280,13 +281,14 @@ class ReaderDay:
         prefs = store.preferences(subscriber_id)
         candidates, vectors = self.pool(store, prefs)
         interest = reader_vector(prefs, store.clicks(subscriber_id), self.settings, now)
+        common = sum(c.common for c in candidates) if prefs.frequency == "daily" else self.top_k
         return pick(
             candidates,
             vectors,
             prefs,
             interest,
             store.sent_vectors(subscriber_id, self.digest.date),
-            count=prefs.count or self.top_k,
+            count=prefs.count or common,
             novelty_threshold=self.novelty_threshold,
             weight=self.settings.interest_weight,
             distinct=self.cluster_threshold,

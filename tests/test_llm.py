@@ -97,6 +97,46 @@ def test_select_maps_reduces_selects_and_grounds_a_real_day(home, llm, embedder)
     assert again.insights == digest.insights and again.runners_up == digest.runners_up
 
 
+def test_readers_choose_among_the_models_grounded_candidates_without_another_call(home, llm, embedder, smtp):
+    from test_readers_mail import headlines
+
+    from digest.models import Digest
+    from digest.readers import Preferences
+
+    def pick_two(request: dict) -> str:
+        return json.dumps(
+            {
+                "picks": [
+                    {"id": int(i), "reason": f"Candidate {i}."}
+                    for i in re.findall(r"^\[(\d+)\]", request["messages"][1]["content"], re.M)[:2]
+                ]
+            }
+        )
+
+    llm.scripts["select"] = pick_two  # two picks: the day's other two stories stay the model's candidates
+    digest, store, config = select_day(home, llm, embedder)
+    candidates, vectors = store.candidates(DAY)
+    assert [c.insight.text for c in candidates if c.common] == [i.text for i in digest.insights]
+    others = [c for c in candidates if not c.common]
+    claims = {p["claim"] for points in KEY_POINTS.values() for p in points}
+    assert len(digest.insights) == 2 and len(others) == 2
+    assert all(c.insight.statement in claims and c.insight.text == c.insight.statement for c in others)
+    assert all(c.feed_ids and len(c.feed_ids) == c.insight.shows for c in others) and vectors.shape == (4, 384)
+    assert_grounded(Digest(DAY, [c.insight for c in others]))  # the model's quotes, as grounded
+
+    keen, _ = store.add_subscriber("keen@example.com")
+    store.save_preferences(keen.id, Preferences(interests=[others[-1].insight.text], vectors=vectors[-1:]))
+    store.add_subscriber("plain@example.com")
+    calls = len(llm.requests)
+    assert "2 sent" in CliRunner().invoke(cli, ["send", "--date", DAY], catch_exceptions=False).output
+    mails = {m["To"]: m for m in smtp.messages}
+    assert headlines(mails["plain@example.com"]) == [i.text for i in digest.insights]
+    keen_got = headlines(mails["keen@example.com"])
+    assert keen_got[0] == others[-1].insight.text and len(keen_got) == 2  # as many as the common digest has
+    assert len(llm.requests) == calls == digest.llm_usage["calls"]  # no call per reader
+    assert llm.tasks().count("write") == 2  # headlines written for the picks only
+
+
 def test_invented_quotes_and_wrong_timestamps_never_reach_the_digest(home, llm, embedder):
     invented = {
         "claim": "Grid batteries caught fire in four states last year.",

@@ -232,8 +232,8 @@ def test_preferences_and_feedback_links_expire_need_csrf_and_stop_with_the_subsc
 
 
 def test_day_candidates_keep_the_common_picks_first_and_drop_runners_up_that_repeat_them():
-    """In select mode the model's picks are the common ones and the ranker's wider pick the pool: a pool
-    member that tells a common pick's story again is left out, whatever its wording."""
+    """The common picks come first and the wider pick (the ranker's, or the model's other grounded candidates)
+    after them: a pool member that tells a common pick's story again is left out, whatever its wording."""
     from digest.models import Digest, Quote
     from digest.readers import day_candidates
 

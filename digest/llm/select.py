@@ -19,6 +19,9 @@
    says which quotes support it; a headline with a name or number its episodes lack near the quotes
    falls back to the lead claim. The five are never padded.
 
+The candidates selection saw and did not pick are kept too, each as its lead claim with every quote (no
+further call): per-reader digests choose among the picks and them.
+
 Every key point's fate is kept (``--explain``). The endpoint going down or over budget raises
 :class:`~digest.llm.client.LlmUnavailable`; the caller then ranks the day offline.
 """
@@ -88,6 +91,24 @@ class KeyPoint:
 
 
 @dataclass
+class Selection:
+    """What selection made of a day.
+
+    Attributes:
+        insights: The model's picks, best first.
+        runners_up: Every other candidate and key point, with why it was left.
+        key_points: Every key point's fate (``--explain``).
+        others: The grounded candidates shown to selection and not picked, in the order selection saw
+            them, each as its lead claim with its quotes.
+    """
+
+    insights: list[Insight]
+    runners_up: list[RunnerUp]
+    key_points: list[KeyPointTrace]
+    others: list[Insight]
+
+
+@dataclass
 class _Candidate:
     id: int
     points: list[KeyPoint]
@@ -112,11 +133,9 @@ class _Candidate:
         return list(seen.values())
 
 
-def select(
-    client: LlmClient, day: Day, embedder: Embedder, extractive: Callable[[int], list[Insight]]
-) -> tuple[list[Insight], list[RunnerUp], list[KeyPointTrace]]:
-    """The day's insights, runners-up and every key point's fate, picked by the model;
-    ``extractive(episode_id)`` gives the ranker's best statements of an episode whose map answer stays malformed."""
+def select(client: LlmClient, day: Day, embedder: Embedder, extractive: Callable[[int], list[Insight]]) -> Selection:
+    """The day's insights picked by the model, and what became of the rest; ``extractive(episode_id)``
+    gives the ranker's best statements of an episode whose map answer stays malformed."""
     points: list[KeyPoint] = []
     lost: list[KeyPoint] = []
     for ep in day.episodes:
@@ -129,8 +148,9 @@ def select(
         lost += dropped
     candidates = reduce(client, points, embedder) if points else []
     _judge_novelty(candidates, day)
-    chosen = _pick(client, candidates, day)
+    chosen, shown = _pick(client, candidates, day)
     insights = [_write(client, c, day, n) for n, c in enumerate(chosen, 1)]
+    others = [_insight(c, day, 0, c.points[0].claim, c.quotes) for c in shown if c not in chosen and not c.rejected]
     runners_up = [
         RunnerUp(c.points[0].claim, len(c.shows), c.score, c.rejected or "not among the model's picks")
         for c in candidates
@@ -138,7 +158,7 @@ def select(
     ]
     runners_up += [RunnerUp(p.claim, 1, 0.0, p.fate) for p in lost]
     trace = [KeyPointTrace(p.claim, p.quotes[0].show if p.quotes else "", p.fate) for p in points + lost]
-    return insights, runners_up[:20], trace
+    return Selection(insights, runners_up[:20], trace, others)
 
 
 def _point(insight: Insight, ep: Episode) -> KeyPoint:
@@ -360,25 +380,28 @@ def _entry(c: _Candidate) -> dict:
     }
 
 
-def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> list[_Candidate]:
-    """The model's picks among the open candidates, best first, each a distinct story."""
+def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> tuple[list[_Candidate], list[_Candidate]]:
+    """The model's picks among the open candidates, best first, each a distinct story; and the candidates
+    shown to it, in the order it saw them."""
     open_ = sorted((c for c in candidates if not c.rejected), key=lambda c: (-len(c.shows), -c.score, c.id))
     budget = (client.config["llm.context_tokens"] - PROMPT_TOKENS - 600) * CHARS_PER_TOKEN
-    shown, size = [], 0
+    shown: list[_Candidate] = []
+    size = 0
     for c in open_:
         entry = _entry(c)
         size += len(str(entry))
         if size > budget:
             c.rejected = "not shown to selection: the context was full"
             continue
-        shown.append(entry)
+        shown.append(c)
         for m in c.points:
             m.fate += "; shown to selection"
     if not shown:
-        return []
+        return [], []
     top_k = day.settings.top_k
     try:
-        answer = client.chat_json(prompt("select", candidates=shown, top_k=top_k), schema("select"), max_tokens=800)
+        entries = [_entry(c) for c in shown]
+        answer = client.chat_json(prompt("select", candidates=entries, top_k=top_k), schema("select"), max_tokens=800)
     except (MalformedAnswer, ContextTooLong) as exc:
         raise LlmUnavailable(f"the selection answer was unusable: {exc}") from None
     by_id = {c.id: c for c in open_ if not c.rejected}
@@ -398,7 +421,7 @@ def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> list[_Ca
             m.fate += f"; picked #{len(chosen)}"
         if len(chosen) == top_k:
             break
-    return chosen
+    return chosen, shown
 
 
 def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
@@ -421,6 +444,12 @@ def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
         quotes = backing or quotes
     except (MalformedAnswer, ContextTooLong) as exc:
         log.info("insight %r: writing failed (%s); keeping the claim", claim, exc)
+    return _insight(c, day, rank_no, text, quotes)
+
+
+def _insight(c: _Candidate, day: Day, rank_no: int, text: str, quotes: list[Quote]) -> Insight:
+    """A candidate as an insight headed ``text``: one of ``quotes`` per stored statement, and the claim ids of
+    every statement of the day that tells its story."""
     first: dict[int, Quote] = {}
     for q in quotes:
         first.setdefault(q.claim_id, q)  # one quote per stored statement
@@ -438,7 +467,7 @@ def _write(client: LlmClient, c: _Candidate, day: Day, rank_no: int) -> Insight:
     return Insight(
         rank=rank_no,
         text=text,
-        statement=claim,
+        statement=c.points[0].claim,
         shows=len({m.feed_id for m in c.points}),
         episodes=len({m.episode_id for m in c.points}),
         novelty=c.novelty,
