@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,8 +69,9 @@ class DayResult:
     usage: dict = field(default_factory=dict)
 
 
-def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
-    """One RSS feed per show holding its episodes of ``days``, transcripts as SRT files."""
+def write_feeds(days: list[Day], media: Path, feeds: Path, link: Callable[[Path], str] = Path.as_uri) -> list[Path]:
+    """One RSS feed per show holding its episodes of ``days``, transcripts as SRT files that ``link`` gives
+    the URL of (a ``file:`` URI by default)."""
     items: dict[str, list[RssItem]] = {}
     for day in days:
         for ep in day.episodes:
@@ -79,7 +81,7 @@ def write_feeds(days: list[Day], media: Path, feeds: Path) -> list[Path]:
                 srt.write_text(to_srt(ep.path.read_text(encoding="utf-8")), encoding="utf-8")
             when = datetime.fromisoformat(day.date).replace(hour=ep.hour, tzinfo=UTC)
             item = RssItem(ep.title, slug, when, f"https://cdn.example.com/{slug}.mp3")
-            item.transcripts = ((srt.as_uri(), "application/x-subrip"),)
+            item.transcripts = ((link(srt), "application/x-subrip"),)
             items.setdefault(ep.show, []).append(item)
     paths = []
     for show, show_items in items.items():
