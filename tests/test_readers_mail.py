@@ -127,10 +127,11 @@ def test_a_reader_sets_preferences_and_says_less_like_this_from_links_in_a_real_
     page.check(f"input[name=show-{first_feed.id}]")
     page.fill("textarea[name=interests]", "batteries and the power grid\nsleep")
     page.check("input[name=count][value='3']")
+    page.check("input[name=frequency][value='weekly']")
     page.click("button[type=submit]")
     assert "Saved" in page.inner_text("main")
     prefs = store.preferences(sub.id)
-    assert prefs.feed_ids == [first_feed.id] and prefs.count == 3
+    assert prefs.feed_ids == [first_feed.id] and prefs.count == 3 and prefs.frequency == "weekly"
     assert prefs.interests == ["batteries and the power grid", "sleep"] and prefs.vectors.shape == (2, 384)
 
     less = re.search(r"http://\S+/feedback/less/\S+", mail.get_body(("plain",)).get_content()).group(0)
