@@ -19,6 +19,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = ROOT / "bench" / "data" / "evalsets" / "real-dev" / "transcripts"  # CC BY-SA 4.0, see its README
 VOICES = ("en-us", "en-gb")
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+HARVARD = (
+    "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's house. "
+    "A pink shell was found on the sandy beach. Small children came to see him. The grass and bushes were wet with "
+    "dew. The blind man counted his old coins. A severe storm tore down the barn. She called his name many times. "
+    "When you hear the bell, come quickly."
+)
+REFERENCES = {  # the corpus's real recordings whose words are known (MANIFEST.md gives each one's source)
+    "whisper_jfk.flac": JFK,
+    "ds_new-home-in-the-stars-16k.wav": "we must find a new home in the stars",
+    "joinly_OSR_us_000_0034_8k.wav": HARVARD,
+}
 
 
 def have_espeak() -> bool:
@@ -70,17 +82,20 @@ def silence(dest: Path, seconds: float, rate: int = 16000) -> Path:
     return dest
 
 
-def conversation(episode: str, minutes: float, work: Path) -> tuple[np.ndarray, str]:
-    """Audio of the episode's first turns, spoken turn by turn in alternating voices, and the text read."""
+def conversation(
+    episode: str, minutes: float, work: Path, voices: tuple[str, ...] = VOICES, speed: int = 165
+) -> tuple[np.ndarray, str]:
+    """Audio of the episode's first turns, spoken turn by turn at ``speed`` words a minute, one of ``voices``
+    per speaker, and the text read."""
     from digest.asr.audio import SAMPLE_RATE, decode_chunks
     from digest.demo.markdown_cues import turns
 
     voice_of: dict[str, str] = {}
     parts, texts, total = [], [], 0
     for n, turn in enumerate(turns((TRANSCRIPTS / f"{episode}.md").read_text(encoding="utf-8"))):
-        voice = voice_of.setdefault(turn.speaker, VOICES[len(voice_of) % len(VOICES)])
+        voice = voice_of.setdefault(turn.speaker, voices[len(voice_of) % len(voices)])
         said = " ".join(turn.text.replace("[unintelligible]", " ").split())  # a gap is not read aloud
-        wav = synthesize(said, work / f"turn{n}.wav", voice=voice, speed=165)
+        wav = synthesize(said, work / f"turn{n}.wav", voice=voice, speed=speed)
         clip = np.concatenate(list(decode_chunks(wav, 600)))
         parts += [clip, np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
         texts.append(said)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import CORPUS
 from metrics import wer
+from speech import JFK, REFERENCES
 
 from digest.asr.audio import decode_chunks
 from digest.asr.executors import Job, LocalExecutor
@@ -25,18 +26,6 @@ whisper = pytest.importorskip("whisper")
 pytestmark = pytest.mark.slow
 
 AUDIO = CORPUS / "audio"
-JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
-HARVARD = (
-    "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's house. "
-    "A pink shell was found on the sandy beach. Small children came to see him. The grass and bushes were wet with "
-    "dew. The blind man counted his old coins. A severe storm tore down the barn. She called his name many times. "
-    "When you hear the bell, come quickly."
-)
-REFERENCES = {
-    "whisper_jfk.flac": JFK,
-    "ds_new-home-in-the-stars-16k.wav": "we must find a new home in the stars",
-    "joinly_OSR_us_000_0034_8k.wav": HARVARD,
-}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from digest.errors import TranscriptionError, unknown_name
 from digest.models import Segment
 
 BUNDLED_MODEL = "tiny.en"
-DECODING = 2  # bumped when a backend's way of decoding changes, so cached transcripts are redone
+DECODING = 3  # bumped when a backend's way of decoding changes, so cached transcripts are redone
 
 
 @dataclass(frozen=True)
