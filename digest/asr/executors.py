@@ -54,6 +54,12 @@ class LocalExecutor(Executor):
 
     def __init__(self, config: Config, transcriber: Transcriber | None = None, progress: Progress | None = None):
         self.config, self._transcriber, self.progress = config, transcriber, progress
+        self._given = transcriber is not None
+
+    def close(self) -> None:
+        """Let go of a model this executor loaded, so its memory is free for the stages after transcription."""
+        if not self._given:
+            self._transcriber = None
 
     def transcribe(self, jobs: list[Job]) -> Iterator[tuple[Job, Outcome]]:
         if not jobs:
