@@ -4,14 +4,23 @@ A digest keeps its candidates (the common picks, then the runners-up that passed
 with its unit vector). A reader's interest vector is the sum of their interest phrases' vectors and of
 their "more/less like this" clicks (±1, halving every ``readers.feedback_half_life`` days). A candidate's
 score is its place in the day's order (1 for the first, falling to 0 for the last) plus
-``readers.interest_weight`` times its dot product with that vector. A reader with no preferences therefore
-gets exactly the common picks; nobody gets a candidate close to one they were sent before.
+``readers.interest_weight`` times its *pull*: how much more related it is to the reader's interests than
+the day's typical candidate. That is its cosine to the interest vector's direction less the day's mean
+cosine, in standard deviations of the day's cosines, times the interest vector's length (so more interests
+and clicks, and fresher clicks, pull harder). A short phrase's MiniLM cosines to conversational statements
+are small and bunched together, so a raw cosine barely moves a candidate; measured against the day's spread,
+the candidates of the reader's field stand out however high or low the model's cosines run. A statement
+taken out of a conversation also loses its topic ("Of the employees, 159 people took the offer"), so the
+pull reads each candidate in context: its vector plus that of the episodes it was said in (show and episode
+title, embedded with the bundled model), normalised. On a day with nothing in the reader's field, the
+candidates nearest it still lead. A reader with no preferences gets exactly the common picks; nobody gets a
+candidate close to one they were sent before.
 
 A weekly reader gets one mail a week, on the run whose digest date falls on ``readers.weekly_day``: the
-week's best, chosen the same way from the candidates of that digest and of the six days before it. A
-candidate's place is its place in its own day's order (ties go to the one said on more shows, then the
-higher ranker score), and no two picks of different days tell the same story (cosine ≥
-``rank.cluster_threshold``; a day's own candidates are distinct already).
+week's best, chosen the same way from the candidates of that digest and of the six days before it (the pull
+measured against the week's candidates). A candidate's place is its place in its own day's order (ties go
+to the one said on more shows, then the higher ranker score), and no two picks of different days tell the
+same story (cosine ≥ ``rank.cluster_threshold``; a day's own candidates are distinct already).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +38,7 @@ from digest.config import Config, default
 from digest.models import Digest, Insight, Subscriber, SubscriberStatus
 
 if TYPE_CHECKING:
+    from digest.embed import Embedder
     from digest.store import Store
 
 COUNTS = (3, 5, 10)  # how many insights a reader may ask for
@@ -130,6 +141,7 @@ def pick(
     novelty_threshold: float,
     weight: float,
     distinct: float | None = None,
+    context: np.ndarray | None = None,
 ) -> list[Pick]:
     """A reader's picks among the candidates of a day (or of a week's days), best first.
 
@@ -137,19 +149,24 @@ def pick(
         candidates: The candidates in each day's order, day after day.
         vectors: Their unit vectors, row for row.
         prefs: The reader's shows filter the candidates.
-        interest: The reader's interest vector (:func:`reader_vector`), or ``None``.
+        interest: The reader's interest vector (:func:`reader_vector`), or ``None``; its pull on each candidate
+            is measured against all of ``candidates`` (:func:`relative_pull`).
         sent: Vectors of what the reader was sent before; a candidate this close (cosine ≥
             ``novelty_threshold``) is left out.
         count: How many to pick, at most.
-        weight: ``readers.interest_weight``.
+        weight: ``readers.interest_weight``: the score a candidate gains for each standard deviation of pull,
+            against the day's order, which counts 1 from first to last.
         distinct: Cosine at which a candidate repeats a pick of another day, which it then yields to.
+        context: Unit vectors of the episodes each candidate was said in (:func:`contexts`), row for row, or
+            ``None``: the pull then reads each candidate alone.
     """
     if not candidates:
         return []
     n = len(candidates)
     sizes = Counter(c.date for c in candidates)
     order = _day_order(candidates, sizes)
-    pull = vectors @ interest if interest is not None else np.zeros(n)
+    read = vectors if context is None else in_context(vectors, context)
+    pull = relative_pull(read, interest) if interest is not None else np.zeros(n)
     score = order + weight * pull
     stale = (vectors @ sent.T).max(axis=1) >= novelty_threshold if sent is not None and len(sent) else np.zeros(n)
     shows = None if prefs.feed_ids is None else set(prefs.feed_ids)
@@ -168,6 +185,48 @@ def pick(
         for i in chosen
         for c in [candidates[i]]
     ]
+
+
+def relative_pull(vectors: np.ndarray, interest: np.ndarray) -> np.ndarray:
+    """How much more related each candidate is to the reader's interests than the candidates' average.
+
+    Args:
+        vectors: The candidates' unit vectors, one a row.
+        interest: The reader's interest vector (:func:`reader_vector`), not normalised.
+
+    Returns:
+        Each candidate's cosine to the interest vector's direction less the candidates' mean cosine, divided
+        by the cosines' standard deviation, times the interest vector's length; zeros where the candidates do
+        not differ in it (one candidate, or an interest vector of length 0).
+    """
+    length = float(np.linalg.norm(interest))
+    if not length:
+        return np.zeros(len(vectors))
+    cosines = vectors @ (interest / length)
+    spread = float(cosines.std())
+    if spread < 1e-6:
+        return np.zeros(len(vectors))
+    return length * (cosines - cosines.mean()) / spread
+
+
+def in_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Each candidate read with the episodes it was said in: its unit vector plus its context's, normalised."""
+    joint = vectors + context
+    return joint / np.maximum(np.linalg.norm(joint, axis=1, keepdims=True), 1e-12)
+
+
+def contexts(candidates: list[Candidate], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Unit vectors of the episodes each candidate was said in ("show: episode title" of each of its quotes,
+    embedded by ``embed`` and averaged); a row of zeros for a candidate without quotes."""
+    said = [sorted({f"{q.show}: {q.episode}" for q in c.insight.quotes}) for c in candidates]
+    texts = sorted({t for ts in said for t in ts})
+    found = dict(zip(texts, embed(texts))) if texts else {}
+    rows = np.zeros((len(candidates), len(next(iter(found.values()))) if found else 0), dtype=np.float32)
+    for i, ts in enumerate(said):
+        if ts:
+            mean = np.mean([found[t] for t in ts], axis=0)
+            rows[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return rows
 
 
 def _day_order(candidates: list[Candidate], sizes: Counter[str]) -> np.ndarray:
@@ -234,6 +293,8 @@ class ReaderDay:
     cluster_threshold: float
     pages: dict[tuple[str, int], int] = field(default_factory=dict)  # archive insight ids by (date, rank)
     week: tuple[list[Candidate], np.ndarray] | None = None  # loaded on first use by a weekly reader
+    embed: Callable[[list[str]], np.ndarray] | None = None  # the bundled model, for the candidates' contexts
+    _contexts: dict[str, np.ndarray] = field(default_factory=dict)  # by frequency, computed on first use
 
     @classmethod
     def load(cls, config: Config, store: Store, digest: Digest) -> ReaderDay:
@@ -247,6 +308,7 @@ class ReaderDay:
             config["rank.novelty_threshold"],
             config["rank.cluster_threshold"],
             _pages(store, [digest.date]),
+            embed=_context_embedder(config, store),
         )
 
     @property
@@ -281,6 +343,11 @@ class ReaderDay:
         prefs = store.preferences(subscriber_id)
         candidates, vectors = self.pool(store, prefs)
         interest = reader_vector(prefs, store.clicks(subscriber_id), self.settings, now)
+        context = None
+        if interest is not None and self.embed is not None and candidates:
+            if prefs.frequency not in self._contexts:
+                self._contexts[prefs.frequency] = contexts(candidates, self.embed)
+            context = self._contexts[prefs.frequency]
         common = sum(c.common for c in candidates) if prefs.frequency == "daily" else self.top_k
         return pick(
             candidates,
@@ -292,6 +359,7 @@ class ReaderDay:
             novelty_threshold=self.novelty_threshold,
             weight=self.settings.interest_weight,
             distinct=self.cluster_threshold,
+            context=context,
         )
 
     def picks(self, store: Store, subscriber_id: int) -> list[Pick]:
@@ -319,6 +387,21 @@ class ReaderDay:
         by_key = {(c.date, c.position): c for c in known}
         insights = [replace(by_key[p.date, p.position].insight, rank=n) for n, p in enumerate(picks, 1)]
         return replace(self.digest, insights=insights), [(p.date, p.position) for p in picks]
+
+
+def _context_embedder(config: Config, store: Store) -> Callable[[list[str]], np.ndarray]:
+    """Embeds context texts with the bundled model (as interests are), loaded on first use, through the store's
+    vector cache."""
+    loaded: list[Embedder] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        from digest.embed import embed_cached, query_embedder
+
+        if not loaded:
+            loaded.append(query_embedder(config))
+        return embed_cached(store, loaded[0], texts)
+
+    return embed
 
 
 def _pages(store: Store, dates: list[str]) -> dict[tuple[str, int], int]:

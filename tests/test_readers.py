@@ -117,6 +117,55 @@ def test_readers_with_opposite_interests_share_at_most_two_picks():
     assert "interests and feedback +" in ai_reader[0].why
 
 
+def test_a_field_phrase_pulls_its_field_up_from_the_end_of_the_day_however_bunched_the_cosines():
+    """A candidate's pull is how much nearer the reader's interests it is than the day's typical candidate, in the
+    day's spread: a short phrase lifts its field from the bottom of the day's order, and squeezing every cosine
+    together (as a phrase against conversational statements does) changes no pick."""
+    field = [t for t in OTHER if "Postgres" in t][:3]  # the last three of the day's order
+    candidates, vectors = day(AI[:6] + [t for t in OTHER if t not in INFRA][:6] + field)
+    reader = interests("Postgres performance")
+    got = choose(candidates, vectors, reader)
+    assert set(field) <= set(texts(candidates, got)), texts(candidates, got)
+
+    # the same statements sharing a direction that neither they nor the phrase have: each cosine to the phrase
+    # becomes 0.3 of what it was, and any two statements' cosine lies within 0.09 of 0.91
+    spanned = np.linalg.qr(np.concatenate([vectors, reader.vectors]).T.astype(np.float64))[0]
+    shared = np.random.default_rng(0).standard_normal(vectors.shape[1])
+    shared -= spanned @ (spanned.T @ shared)
+    shared /= np.linalg.norm(shared)
+    squeezed = (0.3 * vectors + np.sqrt(1 - 0.3**2) * shared).astype(np.float32)
+    assert np.allclose(squeezed @ reader.vectors[0], 0.3 * (vectors @ reader.vectors[0]), atol=1e-5)
+    assert [p.position for p in choose(candidates, squeezed, reader)] == [p.position for p in got]
+
+
+def test_a_statement_that_lost_its_topic_is_read_with_the_episode_it_was_said_in():
+    """Out of its conversation "159 people took the offer" is about nothing; with its show and episode title it is
+    about a JavaScript show's news, and a reader of that field gets it from below the common picks."""
+    from digest.models import Quote
+    from digest.readers import contexts
+
+    said = [(t, "Practical AI", "Practical AI: frontier models, agents and their benchmarks") for t in AI[:4]]
+    said += [("Of the employees, 159 people took the offer.", "JS Party", "JS Party: Svelte 5 runes and a buyout")]
+    energy = "The Energy Hour: heat pumps, grid batteries and interest rates"
+    said += [(t, "The Energy Hour", energy) for t in OTHER if t not in INFRA][:3]
+    candidates = [
+        Candidate(n, n <= 3, [1], Insight(n, t, t, 1, 1, 1.0, 0.5, 0.0, quotes=[Quote(t, show, ep, 0.0, None)]))
+        for n, (t, show, ep) in enumerate(said, 1)
+    ]
+    vectors = vectors_of(tuple(t for t, _, _ in said))
+    reader = interests("JavaScript and web front-end frameworks")
+    interest = reader_vector(reader, [], ReaderSettings(), 0.0)
+    context = contexts(candidates, _minilm().embed)
+    assert context.shape == vectors.shape and np.allclose(np.linalg.norm(context, axis=1), 1, atol=1e-5)
+
+    def picked(context):
+        args = dict(count=3, novelty_threshold=0.6, weight=ReaderSettings().interest_weight, context=context)
+        return [p.position for p in pick(candidates, vectors, reader, interest, None, **args)]
+
+    assert 5 not in picked(None)  # alone, the statement is no nearer the field than the day's others
+    assert 5 in picked(context)
+
+
 def test_ten_days_of_less_like_this_on_ai_push_it_out_by_day_five():
     """Each day's order puts the AI statements first; the reader clicks "less like this" on every AI pick."""
     clicks: list[Click] = []
@@ -169,8 +218,9 @@ def test_a_weekly_reader_gets_the_weeks_best_each_story_once_and_nothing_sent_be
     def weekly(prefs=None, sent=None):
         prefs = prefs or Preferences(frequency="weekly")
         interest = reader_vector(prefs, [], ReaderSettings(), 0.0)
+        weight = ReaderSettings().interest_weight
         return pick(
-            candidates, vectors, prefs, interest, sent, count=5, novelty_threshold=0.6, weight=3.0, distinct=0.5
+            candidates, vectors, prefs, interest, sent, count=5, novelty_threshold=0.6, weight=weight, distinct=0.5
         )
 
     def days(picks) -> list[tuple[int, int]]:
