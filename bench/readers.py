@@ -78,8 +78,8 @@ def main() -> None:
                 [(date, DAY)],
             )
             db.executemany(
-                "INSERT INTO picks (date, subscriber_id, rank, position, why) VALUES (?, ?, ?, ?, 'bench')",
-                [(date, i, k, k) for i in ids for k in range(1, 6)],
+                "INSERT INTO picks (date, subscriber_id, rank, source, position, why) VALUES (?, ?, ?, ?, ?, 'bench')",
+                [(date, i, k, date, k) for i in ids for k in range(1, 6)],
             )
         db.executemany(
             'INSERT INTO preferences (subscriber_id, interests, vectors, count) VALUES (?, \'["a", "b"]\', ?, ?)',
