@@ -25,7 +25,7 @@ held-out speech looped, and the library default on the same file, each in a proc
 resident memory.
 
     python bench/asr.py [--minutes 4] [--causes] [--variants] [--times] [--timed-decoding] [--torch]
-    python bench/asr.py --hours 4
+    python bench/asr.py --hours 4 [--library-hours 1]
 """
 
 from __future__ import annotations
@@ -248,9 +248,10 @@ def torch_paths(files: list[Recording]) -> None:
         )
 
 
-def long_episode(hours: float, minutes: float) -> None:
+def long_episode(hours: float, minutes: float, library_hours: float) -> None:
     """``hours`` of held-out speech looped into one episode: the whole ``digest run`` on it (a local feed), and
-    the library default on the same file a chunk at a time, each in a process of its own."""
+    the library default on the same file (its first ``library_hours``) a chunk at a time, each in a process of
+    its own."""
     import wave
     from datetime import UTC, datetime
 
@@ -281,20 +282,24 @@ def long_episode(hours: float, minutes: float) -> None:
             flush=True,
         )
         child = subprocess.run(
-            [sys.executable, __file__, "--one-file", str(wav)], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--one-file", str(wav), "--library-hours", str(library_hours)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         library = json.loads(child.stdout.splitlines()[-1])
+        speed = library["hours"] * 3600 / library["seconds"]
         print(
-            f"  library default, {library['chunk']:.0f} s at a time: {library['seconds']:.0f} s,"
-            f" {hours * 3600 / library['seconds']:.1f}x realtime; peak RSS {library['rss_mb']:.0f} MB;"
-            f" first chunk {library['chunks'][0]:.1f} s, last {library['chunks'][-1]:.1f} s"
+            f"  library default on the first {library['hours']:g} h, {library['chunk']:.0f} s at a time:"
+            f" {library['seconds']:.0f} s, {speed:.1f}x realtime; peak RSS {library['rss_mb']:.0f} MB;"
+            f" chunks {min(library['chunks']):.1f}-{max(library['chunks']):.1f} s each"
         )
-        print(f"  digest run: {library['seconds'] / ours:.2f}x the library default's speed")
+        print(f"  digest run: {hours * 3600 / ours / speed:.2f}x the library default's speed")
 
 
-def one_file(path: Path) -> None:
-    """The library default on one file, ``asr.chunk_seconds`` at a time (so that its memory stays bounded, as
-    digest's does); prints its figures as JSON."""
+def one_file(path: Path, hours: float) -> None:
+    """The library default on the first ``hours`` of one file, ``asr.chunk_seconds`` at a time (so that its
+    memory stays bounded, as digest's does); prints its figures as JSON."""
     from faster_whisper import WhisperModel
 
     from digest.asr.audio import decode_chunks
@@ -305,12 +310,17 @@ def one_file(path: Path) -> None:
     model = WhisperModel(bundled_asr_model(), device="cpu", compute_type="int8")
     times = []
     started = time.perf_counter()
+    done = 0.0
     for audio in decode_chunks(path, chunk):
         began = time.perf_counter()
         list(model.transcribe(audio, language="en", vad_filter=True)[0])
         times.append(time.perf_counter() - began)
+        done += len(audio) / 16000
+        if done >= hours * 3600:
+            break
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": time.perf_counter() - started, "rss_mb": rss_mb, "chunk": chunk, "chunks": times}))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "hours": done / 3600, "rss_mb": rss_mb, "chunk": chunk, "chunks": times}))
 
 
 def main() -> None:
@@ -322,12 +332,13 @@ def main() -> None:
     parser.add_argument("--timed-decoding", action="store_true", help="also what the earlier default dropped")
     parser.add_argument("--torch", action="store_true", help="also the PyTorch path (several minutes more)")
     parser.add_argument("--hours", type=float, help="instead: one long episode of this many hours")
+    parser.add_argument("--library-hours", type=float, help="with --hours: the library on this much of it (all)")
     parser.add_argument("--one-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_file:
-        return one_file(args.one_file)
+        return one_file(args.one_file, args.library_hours)
     if args.hours:
-        return long_episode(args.hours, args.minutes)
+        return long_episode(args.hours, args.minutes, args.library_hours or args.hours)
 
     from faster_whisper import WhisperModel
 
