@@ -215,13 +215,13 @@ def in_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
     return joint / np.maximum(np.linalg.norm(joint, axis=1, keepdims=True), 1e-12)
 
 
-def contexts(candidates: list[Candidate], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """Unit vectors of the episodes each candidate was said in ("show: episode title" of each of its quotes,
-    embedded by ``embed`` and averaged); a row of zeros for a candidate without quotes."""
+def contexts(candidates: list[Candidate], embed: Callable[[list[str]], np.ndarray], dim: int) -> np.ndarray:
+    """Unit vectors (``dim`` wide) of the episodes each candidate was said in ("show: episode title" of each of
+    its quotes, embedded by ``embed`` and averaged); a row of zeros for a candidate without quotes."""
     said = [sorted({f"{q.show}: {q.episode}" for q in c.insight.quotes}) for c in candidates]
     texts = sorted({t for ts in said for t in ts})
     found = dict(zip(texts, embed(texts))) if texts else {}
-    rows = np.zeros((len(candidates), len(next(iter(found.values()))) if found else 0), dtype=np.float32)
+    rows = np.zeros((len(candidates), dim), dtype=np.float32)
     for i, ts in enumerate(said):
         if ts:
             mean = np.mean([found[t] for t in ts], axis=0)
@@ -346,7 +346,7 @@ class ReaderDay:
         context = None
         if interest is not None and self.embed is not None and candidates:
             if prefs.frequency not in self._contexts:
-                self._contexts[prefs.frequency] = contexts(candidates, self.embed)
+                self._contexts[prefs.frequency] = contexts(candidates, self.embed, vectors.shape[1])
             context = self._contexts[prefs.frequency]
         common = sum(c.common for c in candidates) if prefs.frequency == "daily" else self.top_k
         return pick(

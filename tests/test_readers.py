@@ -155,7 +155,7 @@ def test_a_statement_that_lost_its_topic_is_read_with_the_episode_it_was_said_in
     vectors = vectors_of(tuple(t for t, _, _ in said))
     reader = interests("JavaScript and web front-end frameworks")
     interest = reader_vector(reader, [], ReaderSettings(), 0.0)
-    context = contexts(candidates, _minilm().embed)
+    context = contexts(candidates, _minilm().embed, vectors.shape[1])
     assert context.shape == vectors.shape and np.allclose(np.linalg.norm(context, axis=1), 1, atol=1e-5)
 
     def picked(context):
