@@ -24,7 +24,7 @@ from digest import pipeline
 from digest.asr.audio import decode_chunks
 from digest.asr.faster_whisper import FasterWhisper
 from digest.cli import cli
-from digest.models import Status
+from digest.models import Episode, Status
 
 AUDIO = CORPUS / "audio"
 
@@ -344,6 +344,24 @@ def test_speech_the_decoder_dropped_is_decoded_again():
     heard_again = words(" ".join(s.text for s in again))
     assert recovered(dropped, heard_again) >= 0.9, heard_again  # the stretch comes back, in order
     assert wer(" ".join(s.text for s in whole), " ".join(s.text for s in again)) <= 0.1  # the rest stays put
+
+
+@pytest.mark.slow
+def test_the_local_executor_lets_go_of_the_model_it_loaded_but_not_of_one_it_was_given(home):
+    from digest.asr.executors import Job, LocalExecutor
+    from digest.config import load
+
+    config = load(home)
+    episode = Episode(id=1, feed_id=1, title="JFK")
+    own = LocalExecutor(config)
+    [(_, segments)] = list(own.transcribe([Job(episode, AUDIO / "whisper_jfk.flac")]))
+    assert wer(JFK, " ".join(s.text for s in segments)) <= 0.1
+    given = own._transcriber
+    own.close()
+    assert own._transcriber is None  # its memory goes back before the embedding stage
+    lent = LocalExecutor(config, given)
+    lent.close()
+    assert lent._transcriber is given
 
 
 def test_speech_is_found_a_minute_at_a_time_as_the_library_finds_it_at_once():
