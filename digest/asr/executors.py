@@ -68,7 +68,7 @@ class LocalExecutor(Executor):
 
     def close(self) -> None:
         """Let go of a model this executor loaded, and give its memory back to the system, so the stages
-        after transcription do not stack on it (about 200 MB less at the embedding stage's peak)."""
+        after transcription do not stack on it (about 150 MB less at the embedding stage's peak)."""
         if not self._given and self._transcriber is not None:
             self._transcriber = None
             gc.collect()

@@ -386,6 +386,7 @@ def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> tuple[li
     open_ = sorted((c for c in candidates if not c.rejected), key=lambda c: (-len(c.shows), -c.score, c.id))
     budget = (client.config["llm.context_tokens"] - PROMPT_TOKENS - 600) * CHARS_PER_TOKEN
     shown: list[_Candidate] = []
+    entries: list[dict] = []
     size = 0
     for c in open_:
         entry = _entry(c)
@@ -394,13 +395,13 @@ def _pick(client: LlmClient, candidates: list[_Candidate], day: Day) -> tuple[li
             c.rejected = "not shown to selection: the context was full"
             continue
         shown.append(c)
+        entries.append(entry)
         for m in c.points:
             m.fate += "; shown to selection"
     if not shown:
         return [], []
     top_k = day.settings.top_k
     try:
-        entries = [_entry(c) for c in shown]
         answer = client.chat_json(prompt("select", candidates=entries, top_k=top_k), schema("select"), max_tokens=800)
     except (MalformedAnswer, ContextTooLong) as exc:
         raise LlmUnavailable(f"the selection answer was unusable: {exc}") from None
